@@ -1,0 +1,88 @@
+"""``casadi_ipopt``: the same compiled model solved by CasADi's ``nlpsol('ipopt')``.
+
+It shares the expression compilation of ``cyipopt_direct`` (the kernels are
+assembled into one CasADi graph), so comparisons of the two see the identical
+problem and differ only in who drives Ipopt and computes derivatives.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import casadi as ca
+import numpy as np
+from pyomo.common.tee import TeeStream, capture_output
+from pyomo.contrib.solver.common.base import Availability
+
+from .config import CyIpoptConfig, normalize_options
+from .cyipopt_direct import CyIpoptDirect, LegacyCyIpoptDirect
+from .evaluator import NLPEvaluator
+from .status import IPOPT_STATUS
+
+__all__ = ["CasadiIpopt", "LegacyCasadiIpopt"]
+
+_CODE_OF_NAME = {row.name: code for code, row in IPOPT_STATUS.items()}
+
+
+class CasadiIpopt(CyIpoptDirect):
+    """Ipopt driven by CasADi's ``nlpsol`` on the compiled model."""
+
+    CONFIG = CyIpoptConfig()
+
+    def available(self) -> Availability:
+        return Availability.FullLicense if ca.has_nlpsol("ipopt") else Availability.NotFound
+
+    def version(self) -> tuple:
+        return tuple(int(p) for p in ca.__version__.split(".")[:3])
+
+    def _run_ipopt(self, model: Any, ev: NLPEvaluator, config: CyIpoptConfig) -> dict:
+        x, f, g = ev.casadi_problem()
+        opts = {"ipopt." + k: v for k, v in normalize_options(config.solver_options).items()}
+        opts.setdefault("ipopt.sb", "yes")
+        if config.time_limit is not None:
+            opts["ipopt.max_wall_time"] = max(float(config.time_limit), 1e-3)
+        opts["error_on_fail"] = False
+        solver = ca.nlpsol("solver", "ipopt", {"x": x, "f": f, "g": g}, opts)
+        args: dict[str, Any] = {
+            "x0": ev.x0,
+            "lbx": ev.x_lb,
+            "ubx": ev.x_ub,
+            "lbg": ev.g_lb,
+            "ubg": ev.g_ub,
+        }
+        if config.warm_start_multipliers:
+            lam, zl, zu = self._warm_start(model, ev, config, _OptionSink(opts))
+            args["lam_g0"] = lam
+            args["lam_x0"] = np.asarray(zu) - np.asarray(zl)
+        log = io.StringIO()
+        with capture_output(TeeStream(log, *config.tee), capture_fd=True):
+            out = solver(**args)
+        stats = solver.stats()
+        lam_x = np.asarray(out["lam_x"]).ravel()
+        return {
+            "x": np.asarray(out["x"]).ravel(),
+            "g": np.asarray(out["g"]).ravel(),
+            "obj_val": float(out["f"]),
+            "mult_g": np.asarray(out["lam_g"]).ravel(),
+            "mult_x_L": np.maximum(-lam_x, 0.0),
+            "mult_x_U": np.maximum(lam_x, 0.0),
+            "status": _CODE_OF_NAME.get(stats.get("return_status"), -199),
+            "iterations": int(stats.get("iter_count", 0)),
+            "inf_du": float("nan"),
+            "log": log.getvalue(),
+        }
+
+
+class _OptionSink:
+    """Lets the shared warm-start code set ``warm_start_init_point`` on nlpsol options."""
+
+    def __init__(self, opts: dict) -> None:
+        self._opts = opts
+
+    def add_option(self, name: str, val: Any) -> None:
+        self._opts["ipopt." + name] = val
+
+
+class LegacyCasadiIpopt(LegacyCyIpoptDirect, CasadiIpopt):
+    """``SolverFactory('casadi_ipopt')`` and ``pyomo solve --solver=casadi_ipopt``."""

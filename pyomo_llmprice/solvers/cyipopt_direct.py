@@ -1,0 +1,394 @@
+"""``cyipopt_direct``: any smooth Pyomo NLP solved in memory by the Ipopt inside cyipopt.
+
+Pyomo's own ``cyipopt`` interface needs the PyNumero ASL library, which cannot be
+built offline; this one compiles the model with :mod:`.evaluator` instead, so
+``pip install`` alone gives a working Ipopt.
+
+Sign conventions (those of Ipopt's AMPL driver, used by Pyomo's ``ipopt``): a
+constraint's ``dual`` is the derivative of the optimal objective with respect to
+its bound, ``rc`` the reduced cost of a variable; both change sign with the sense
+of the objective.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+from pyomo.common.collections import ComponentMap
+from pyomo.common.tee import TeeStream, capture_output
+from pyomo.common.timing import HierarchicalTimer
+from pyomo.contrib.solver.common.base import Availability, LegacySolverWrapper, SolverBase
+from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
+from pyomo.contrib.solver.common.solution_loader import SolutionLoader
+from pyomo.contrib.solver.common.util import NoOptimalSolutionError, NoSolutionError
+from pyomo.core.base.constraint import ConstraintData
+from pyomo.core.base.suffix import Suffix
+from pyomo.core.base.var import VarData
+from pyomo.core.staleflag import StaleFlagManager
+from pyomo.environ import value
+from pyomo.opt import SolverStatus
+
+from .config import CyIpoptConfig, IpoptResults, coerce_option, normalize_options
+from .evaluator import NLPEvaluator
+from .status import IPOPT_STATUS, map_status
+
+__all__ = ["CyIpoptDirect", "IpoptSolutionLoader", "LegacyCyIpoptDirect", "set_ipopt_option"]
+
+try:  # the wheel ships Ipopt; a broken install is reported by available()
+    import cyipopt
+
+    _CYIPOPT_ERROR = None
+except ImportError as err:  # pragma: no cover - exercised only without cyipopt
+    cyipopt = None
+    _CYIPOPT_ERROR = err
+
+
+class IpoptSolutionLoader(SolutionLoader):
+    """Primal values and multipliers of one Ipopt run, in Pyomo's conventions."""
+
+    def __init__(
+        self,
+        model: Any,
+        evaluator: NLPEvaluator,
+        x: np.ndarray | None,
+        mult_g: np.ndarray | None,
+        mult_x_l: np.ndarray | None,
+        mult_x_u: np.ndarray | None,
+    ) -> None:
+        self._pyomo_model = model
+        self._ev = evaluator
+        self._x = x
+        sign = evaluator.obj_sign
+        self._duals = None if mult_g is None else -sign * np.asarray(mult_g)
+        self._rc = (
+            None if mult_x_l is None else sign * (np.asarray(mult_x_l) - np.asarray(mult_x_u))
+        )
+
+    def get_number_of_solutions(self) -> int:
+        return 0 if self._x is None else 1
+
+    def _require(self, what: Any) -> None:
+        if what is None:
+            raise NoSolutionError("Ipopt returned no solution to load")
+
+    def get_vars(self, vars_to_load: Sequence[VarData] | None = None) -> ComponentMap:
+        self._require(self._x)
+        index = self._ev.variable_index
+        if vars_to_load is None:
+            return ComponentMap(zip(self._ev.variables, self._x.tolist(), strict=False))
+        out = ComponentMap()
+        for v in vars_to_load:
+            i = index.get(v)
+            out[v] = float(self._x[i]) if i is not None else v.value
+        return out
+
+    def get_duals(self, cons_to_load: Sequence[ConstraintData] | None = None) -> dict:
+        self._require(self._duals)
+        rows = self._ev.constraint_rows
+        cons = self._ev.constraint_list if cons_to_load is None else cons_to_load
+        out = {}
+        for con in cons:
+            ids = rows.get(con)
+            out[con] = float(self._duals[ids].sum()) if ids else 0.0
+        return out
+
+    def get_reduced_costs(self, vars_to_load: Sequence[VarData] | None = None) -> ComponentMap:
+        self._require(self._rc)
+        if vars_to_load is None:
+            return ComponentMap(zip(self._ev.variables, self._rc.tolist(), strict=False))
+        index = self._ev.variable_index
+        return ComponentMap(
+            (v, float(self._rc[index[v]]) if v in index else 0.0) for v in vars_to_load
+        )
+
+
+def set_ipopt_option(problem: Any, name: str, val: Any) -> None:
+    """Set an Ipopt option, retrying an integer as a float for numeric options.
+
+    Options arrive as text from ``pyomo solve``; ``tol=1`` parses as an int, but
+    Ipopt declares ``tol`` a Number and refuses an integer setter.
+    """
+    val = coerce_option(val)
+    attempts = [val]
+    if isinstance(val, int):
+        attempts += [float(val), str(val)]
+    elif isinstance(val, float):
+        attempts += [str(val)]
+    for attempt in attempts:
+        try:
+            problem.add_option(name, attempt)
+            return
+        except TypeError:
+            continue
+    raise ValueError(f"Ipopt refused option {name}={val!r} (unknown name or bad value)")
+
+
+class _Callbacks:
+    """The object cyipopt calls: the evaluator plus an iteration recorder."""
+
+    def __init__(self, ev: NLPEvaluator) -> None:
+        self.objective = ev.objective
+        self.gradient = ev.gradient
+        self.constraints = ev.constraints
+        self.jacobian = ev.jacobian
+        self.jacobianstructure = ev.jacobianstructure
+        self.hessian = ev.hessian
+        self.hessianstructure = ev.hessianstructure
+        self.iterations = 0
+        self.inf_du = math.nan
+
+    def intermediate(self, alg_mod, iter_count, obj_value, inf_pr, inf_du, *args) -> bool:
+        self.iterations = int(iter_count)
+        self.inf_du = float(inf_du)
+        return True
+
+
+class CyIpoptDirect(SolverBase):
+    """Ipopt through cyipopt on an in-memory compilation of the Pyomo model."""
+
+    CONFIG = CyIpoptConfig()
+
+    def available(self) -> Availability:
+        return Availability.NotFound if cyipopt is None else Availability.FullLicense
+
+    def version(self) -> tuple | None:
+        if cyipopt is None:
+            return None
+        return tuple(getattr(cyipopt, "IPOPT_VERSION", (0, 0, 0)))
+
+    def solve(self, model: Any, **kwds: Any) -> IpoptResults:
+        start = time.perf_counter()
+        stamp = datetime.now(timezone.utc)
+        config: CyIpoptConfig = self.config(value=kwds, preserve_implicit=True)
+        if cyipopt is None:
+            raise RuntimeError(f"cyipopt is not importable: {_CYIPOPT_ERROR}")
+        timer = config.timer if config.timer is not None else HierarchicalTimer()
+        StaleFlagManager.mark_all_as_stale()
+
+        timer.start("build")
+        ev = NLPEvaluator(model)
+        timer.stop("build")
+        build_time = time.perf_counter() - start
+
+        results = IpoptResults()
+        results.solver_name = self.name
+        results.solver_version = self.version()
+        results.solver_config = config
+        results.timing_info.start_timestamp = stamp
+        info = results.extra_info
+        info.build_time = build_time
+        info.n_variables = ev.n
+        info.n_constraints = ev.m
+        info.n_signatures = ev.n_signatures
+
+        if ev.n == 0:
+            return self._empty(model, ev, results, config, start)
+
+        timer.start("ipopt")
+        t0 = time.perf_counter()
+        sol = self._run_ipopt(model, ev, config)
+        info.solve_time = time.perf_counter() - t0
+        timer.stop("ipopt")
+        results.solver_log = sol["log"]
+        x = np.asarray(sol["x"], float)
+
+        code = int(sol["status"])
+        g = np.asarray(sol["g"], float)
+        viol = max(
+            float(np.max(np.maximum(ev.g_lb - g, g - ev.g_ub), initial=0.0)),
+            float(np.max(np.maximum(ev.x_lb - x, x - ev.x_ub), initial=0.0)),
+        )
+        if not np.all(np.isfinite(x)):
+            viol = math.inf
+        term, sol_status = map_status(code, viol <= config.feasibility_tolerance)
+        results.termination_condition = term
+        results.solution_status = sol_status
+        results.iteration_count = sol["iterations"]
+        info.ipopt_status = code
+        info.ipopt_message = IPOPT_STATUS.get(code, (f"unknown status {code}",))[0]
+        info.primal_infeasibility = viol
+        info.dual_infeasibility = sol["inf_du"]
+
+        has_solution = sol_status != SolutionStatus.noSolution
+        if has_solution:
+            results.incumbent_objective = ev.obj_sign * float(sol["obj_val"])
+        results.solution_loader = IpoptSolutionLoader(
+            model,
+            ev,
+            x if has_solution else None,
+            sol["mult_g"] if has_solution else None,
+            sol["mult_x_L"] if has_solution else None,
+            sol["mult_x_U"] if has_solution else None,
+        )
+        results.timing_info.wall_time = time.perf_counter() - start
+        results.timing_info.timer = timer
+        return self._finish(results, config)
+
+    def _run_ipopt(self, model: Any, ev: NLPEvaluator, config: CyIpoptConfig) -> dict:
+        """One Ipopt run; cyipopt's info dict plus iterations, dual infeasibility and log."""
+        cb = _Callbacks(ev)
+        problem = cyipopt.Problem(
+            n=ev.n, m=ev.m, problem_obj=cb, lb=ev.x_lb, ub=ev.x_ub, cl=ev.g_lb, cu=ev.g_ub
+        )
+        problem.add_option("sb", "yes")  # no banner
+        if config.time_limit is not None:
+            set_ipopt_option(problem, "max_wall_time", max(float(config.time_limit), 1e-3))
+        for name, val in normalize_options(config.solver_options).items():
+            set_ipopt_option(problem, name, val)
+        lagrange, zl, zu = self._warm_start(model, ev, config, problem)
+        log = io.StringIO()
+        with capture_output(TeeStream(log, *config.tee), capture_fd=True):
+            _, sol = problem.solve(ev.x0, lagrange=lagrange, zl=zl, zu=zu)
+        problem.close()
+        sol["iterations"] = cb.iterations
+        sol["inf_du"] = cb.inf_du
+        sol["log"] = log.getvalue()
+        return sol
+
+    @staticmethod
+    def _finish(results: IpoptResults, config: CyIpoptConfig) -> IpoptResults:
+        if (
+            config.raise_exception_on_nonoptimal_result
+            and results.solution_status != SolutionStatus.optimal
+        ):
+            raise NoOptimalSolutionError(
+                f"Ipopt ended with {results.extra_info.ipopt_message} "
+                f"({results.termination_condition.name})"
+            )
+        if config.load_solutions:
+            if results.solution_status == SolutionStatus.noSolution:
+                raise NoSolutionError(
+                    f"Ipopt ended with {results.extra_info.ipopt_message} and no solution; "
+                    "solve with load_solutions=False to inspect the results"
+                )
+            results.solution_loader.load_vars()
+            results.solution_loader.load_import_suffixes()
+        return results
+
+    def _empty(self, model, ev, results, config, start) -> IpoptResults:
+        """No free variables: nothing for Ipopt to do; report the objective's value."""
+        results.termination_condition = TerminationCondition.emptyModel
+        results.solution_status = SolutionStatus.optimal
+        results.incumbent_objective = float(value(ev.objective_data.expr))
+        results.iteration_count = 0
+        results.solution_loader = IpoptSolutionLoader(
+            model, ev, np.zeros(0), np.zeros(ev.m), np.zeros(0), np.zeros(0)
+        )
+        results.timing_info.wall_time = time.perf_counter() - start
+        return self._finish(results, config)
+
+    @staticmethod
+    def _warm_start(model, ev, config, problem) -> tuple[list, list, list]:
+        """Multipliers from the model's IMPORT dual/rc suffixes, in Ipopt's convention."""
+        if not config.warm_start_multipliers:
+            return [], [], []
+        dual = _import_suffix(model, "dual")
+        rc = _import_suffix(model, "rc")
+        sign = ev.obj_sign
+        lam = np.zeros(ev.m)
+        if dual is not None:
+            for con, rows in ev.constraint_rows.items():
+                d = dual.get(con)
+                if d is not None:
+                    lam[rows[0]] = -sign * float(d)
+        zl = np.zeros(ev.n)
+        zu = np.zeros(ev.n)
+        if rc is not None:
+            r = np.array([float(rc.get(v, 0.0)) * sign for v in ev.variables])
+            zl = np.maximum(r, 0.0)
+            zu = np.maximum(-r, 0.0)
+        problem.add_option("warm_start_init_point", "yes")
+        return lam.tolist(), zl.tolist(), zu.tolist()
+
+
+def _import_suffix(model: Any, name: str) -> Suffix | None:
+    suffix = model.component(name)
+    if isinstance(suffix, Suffix) and suffix.import_enabled():
+        return suffix
+    return None
+
+
+class LegacyCyIpoptDirect(LegacySolverWrapper, CyIpoptDirect):
+    """``SolverFactory('cyipopt_direct')`` and ``pyomo solve --solver=cyipopt_direct``.
+
+    Closes three gaps of Pyomo's stock wrapper: option strings from the command
+    line, options from a ``pyomo solve`` config file (text converted to numbers),
+    and ``load_solutions=True`` leaving ``model.solutions`` empty.
+    """
+
+    def set_options(self, options: Any) -> None:
+        opts = normalize_options(options)
+        timelimit = opts.pop("timelimit", None)
+        if timelimit is not None:
+            self.config.time_limit = float(timelimit)
+        self.config.solver_options.set_value(opts)
+
+    def _map_config(self, options=None, solver_options=None, **kwds) -> None:  # type: ignore[override]
+        from pyomo.common.modeling import NOTSET
+
+        for name, val in (("options", options), ("solver_options", solver_options)):
+            if val is not None and val is not NOTSET:
+                kwds[name] = normalize_options(val)
+        timelimit = kwds.get("timelimit")
+        if timelimit is not NOTSET and not timelimit:
+            kwds.pop("timelimit", None)  # pyomo solve passes 0/None for "no limit"
+        super()._map_config(**kwds)
+        # The legacy path loads in _solution_handler, so that a run without a
+        # solution returns its status instead of raising NoSolutionError.
+        self.config.load_solutions = False
+
+    def _solution_handler(self, load_solutions, model, results, legacy_results, legacy_soln):
+        from pyomo.core.base import SymbolMap
+        from pyomo.core.base.label import NumericLabeler
+
+        symbol_map = SymbolMap()
+        symbol_map.default_labeler = NumericLabeler("x")
+        legacy_soln.symbol_map = symbol_map
+        legacy_results._smap_id = None
+        legacy_results.timing_info = results.timing_info.value()
+        legacy_results.solver.wallclock_time = results.timing_info.wall_time
+        legacy_results.solver.iterations = results.iteration_count
+        legacy_results.solver.message = results.extra_info.ipopt_message
+        ev = results.solution_loader._ev
+        legacy_results.problem.number_of_variables = ev.n
+        legacy_results.problem.number_of_constraints = ev.m
+        if results.solution_loader.get_number_of_solutions() == 0:
+            return legacy_results
+
+        for var, val in results.solution_loader.get_vars().items():
+            legacy_soln.variable[symbol_map.getSymbol(var)] = {"Value": val}
+        rcs = results.solution_loader.get_reduced_costs()
+        for var, val in rcs.items():
+            legacy_soln.variable[symbol_map.getSymbol(var)]["Rc"] = val
+        for con, val in results.solution_loader.get_duals().items():
+            legacy_soln.constraint[symbol_map.getSymbol(con)] = {"Dual": val}
+        legacy_soln.objective[symbol_map.getSymbol(ev.objective_data)] = {
+            "Value": results.incumbent_objective
+        }
+        legacy_results.solution.insert(legacy_soln)
+        legacy_results._smap_id = id(symbol_map)
+        legacy_results._smap = symbol_map
+        model.solutions.add_symbol_map(symbol_map)
+        loadable = legacy_results.solver.status in (
+            SolverStatus.ok,
+            SolverStatus.warning,
+            SolverStatus.aborted,
+        )
+        if load_solutions:
+            results.solution_loader.load_vars()
+            if loadable:
+                model.solutions.load_from(legacy_results)
+                legacy_results._smap_id = None
+                legacy_results.solution.clear()
+            else:  # Pyomo refuses to file an errored result; the suffixes still load
+                results.solution_loader.load_import_suffixes()
+        return legacy_results
+
+    def warm_start_capable(self) -> bool:
+        return True

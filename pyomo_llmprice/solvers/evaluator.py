@@ -1,0 +1,632 @@
+"""Compile a Pyomo NLP once into fast numpy/CasADi callbacks for Ipopt.
+
+Screening models repeat a few row shapes thousands of times (every IC row is the
+same expression with other indices and data). Walking each row once gives a
+*signature* (the expression's shape with variable slots and data slots) plus the
+row's variables and data. One small CasADi function per signature is built and
+differentiated once, then evaluated for all rows of that signature in a single
+``Function.map`` call through preallocated numpy buffers. Rows whose shape is rare
+are compiled together into one graph in which every row has private copies of its
+variables, so that Jacobian and Hessian stay block-diagonal and cheap to colour.
+Global sparsity is recovered from index maps, so Ipopt's callbacks never touch a
+Pyomo expression (measurements in shared/reference/evaluator-notes.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import casadi as ca
+import numpy as np
+from pyomo.common.collections import ComponentMap
+from pyomo.core.base.constraint import ConstraintData
+from pyomo.core.base.objective import ObjectiveData
+from pyomo.core.base.var import VarData
+from pyomo.core.expr import numeric_expr as ne
+from pyomo.core.expr.numvalue import NumericConstant, native_numeric_types
+from pyomo.core.expr.relational_expr import RangedExpression
+from pyomo.environ import Block, Constraint, Objective, Var, maximize, value
+
+__all__ = ["NLPEvaluator", "UnsupportedModelError", "compile_model"]
+
+
+class UnsupportedModelError(ValueError):
+    """The model contains something a smooth continuous NLP solver cannot take."""
+
+
+# Tokens of a signature: an int k >= 0 is variable slot k of the row, DATA a data
+# slot, strings are operators (sums carry their arity: "+3").
+DATA = -1
+
+_UNARY = {
+    "exp": ca.exp,
+    "log": ca.log,
+    "log10": ca.log10,
+    "sqrt": ca.sqrt,
+    "sin": ca.sin,
+    "cos": ca.cos,
+    "tan": ca.tan,
+    "asin": ca.asin,
+    "acos": ca.acos,
+    "atan": ca.atan,
+    "sinh": ca.sinh,
+    "cosh": ca.cosh,
+    "tanh": ca.tanh,
+    "asinh": ca.asinh,
+    "acosh": ca.acosh,
+    "atanh": ca.atanh,
+    "abs": ca.fabs,
+}
+
+_SUM = "sum"
+_PROD = "*"
+_DIV = "/"
+_POW = "^"
+_NEG = "neg"
+_NAMED = "named"
+_PARAM_LEAF = "param"
+_VAR_LEAF = "var"
+_UNARY_KIND = "unary"
+
+_KIND_CACHE: dict[type, str] = {}
+
+
+def _classify(node: Any) -> str:
+    """Kind of a Pyomo node, cached per class (dispatch by type, not isinstance chains)."""
+    cls = type(node)
+    kind = _KIND_CACHE.get(cls)
+    if kind is not None:
+        return kind
+    if isinstance(node, VarData):
+        kind = _VAR_LEAF
+    elif not node.is_expression_type():
+        kind = _PARAM_LEAF  # params, numeric constants
+    elif node.is_named_expression_type():
+        kind = _NAMED
+    elif not node.is_potentially_variable():
+        kind = _PARAM_LEAF  # NPV_* expressions: data, evaluated once
+    elif isinstance(node, ne.Expr_ifExpression):
+        kind = "refuse:Expr_if (a non-smooth conditional expression)"
+    elif isinstance(node, ne.ExternalFunctionExpression):
+        kind = "refuse:an external function"
+    elif isinstance(node, ne.SumExpression):
+        kind = _SUM
+    elif isinstance(node, ne.ProductExpression):
+        kind = _PROD  # includes MonomialTermExpression
+    elif isinstance(node, ne.DivisionExpression):
+        kind = _DIV
+    elif isinstance(node, ne.PowExpression):
+        kind = _POW
+    elif isinstance(node, ne.NegationExpression):
+        kind = _NEG
+    elif isinstance(node, ne.UnaryFunctionExpression):
+        kind = _UNARY_KIND
+    else:
+        kind = f"refuse:the expression type {cls.__name__}"
+    _KIND_CACHE[cls] = kind
+    return kind
+
+
+@dataclass
+class _Row:
+    """One scalar function of the NLP, walked into its signature."""
+
+    signature: tuple
+    var_ids: list[int]
+    data: list[float]
+
+
+class _Walker:
+    """Turns Pyomo expressions into signatures; numbers the model's free variables."""
+
+    def __init__(self) -> None:
+        self.variables: list[VarData] = []
+        self._var_index: dict[int, int] = {}
+
+    def walk(self, expr: Any, owner: str) -> _Row:
+        tokens: list = []
+        data: list[float] = []
+        local: dict[int, int] = {}
+        var_ids: list[int] = []
+        stack = [expr]
+        while stack:
+            node = stack.pop()
+            if node.__class__ in native_numeric_types:
+                tokens.append(DATA)
+                data.append(float(node))
+                continue
+            kind = _classify(node)
+            if kind is _VAR_LEAF:
+                if node.fixed:
+                    if node.value is None:
+                        raise UnsupportedModelError(
+                            f"{owner}: fixed variable {node.name} has no value"
+                        )
+                    tokens.append(DATA)
+                    data.append(float(node.value))
+                    continue
+                if not node.is_continuous():
+                    raise UnsupportedModelError(
+                        f"{owner}: variable {node.name} is integer or binary; "
+                        "cyipopt_direct solves continuous NLPs only"
+                    )
+                key = id(node)
+                slot = local.get(key)
+                if slot is None:
+                    slot = local[key] = len(var_ids)
+                    gid = self._var_index.get(key)
+                    if gid is None:
+                        gid = self._var_index[key] = len(self.variables)
+                        self.variables.append(node)
+                    var_ids.append(gid)
+                tokens.append(slot)
+            elif kind is _PARAM_LEAF:
+                tokens.append(DATA)
+                data.append(float(value(node)))
+            elif kind is _NAMED:
+                stack.append(node.expr)
+            elif kind is _SUM:
+                args = node.args
+                tokens.append(f"+{len(args)}")
+                stack.extend(reversed(args))
+            elif kind is _POW:
+                base, exponent = node.args
+                if exponent.__class__ in native_numeric_types or isinstance(
+                    exponent, NumericConstant
+                ):
+                    # A literal exponent is part of the shape: x**2 keeps an exact
+                    # Hessian sparsity and x**1 no NaN second derivative at zero.
+                    tokens.append(f"^{float(value(exponent))!r}")
+                    stack.append(base)
+                else:
+                    tokens.append(_POW)
+                    stack.append(exponent)
+                    stack.append(base)
+            elif kind is _UNARY_KIND:
+                name = node.getname()
+                if name not in _UNARY:
+                    raise UnsupportedModelError(
+                        f"{owner}: the function {name}() is not smooth or not supported"
+                    )
+                tokens.append(name)
+                stack.append(node.args[0])
+            elif kind in (_PROD, _DIV):
+                tokens.append(kind)
+                a, b = node.args
+                stack.append(b)
+                stack.append(a)
+            elif kind is _NEG:
+                tokens.append(_NEG)
+                stack.append(node.args[0])
+            else:
+                raise UnsupportedModelError(f"{owner}: {kind[len('refuse:') :]} is not supported")
+        return _Row(tuple(tokens), var_ids, data)
+
+
+def _build_casadi(signature: tuple, v: Any, d: Any) -> Any:
+    """Rebuild a signature as a CasADi expression in slot symbols `v` and data `d`."""
+    out: list = []  # operand stack, filled from the end of the prefix sequence
+    data_pos = sum(1 for t in signature if t == DATA)
+    for tok in reversed(signature):
+        if isinstance(tok, int):
+            if tok == DATA:
+                data_pos -= 1
+                out.append(d[data_pos])
+            else:
+                out.append(v[tok])
+        elif tok[0] == "+":
+            n = int(tok[1:])
+            terms = [out.pop() for _ in range(n)]
+            acc = terms[0]
+            for t in terms[1:]:
+                acc = acc + t
+            out.append(acc)
+        elif tok == _PROD:
+            a = out.pop()
+            b = out.pop()
+            out.append(a * b)
+        elif tok == _DIV:
+            a = out.pop()
+            b = out.pop()
+            out.append(a / b)
+        elif tok == _POW:
+            a = out.pop()
+            b = out.pop()
+            out.append(a**b)
+        elif tok[0] == "^":
+            p = float(tok[1:])
+            a = out.pop()
+            out.append(ca.constpow(a, p) if p != int(p) or p < 0 else a ** int(p))
+        elif tok == _NEG:
+            out.append(-out.pop())
+        else:
+            out.append(_UNARY[tok](out.pop()))
+    assert len(out) == 1
+    return out[0]
+
+
+@dataclass
+class _Group:
+    """Rows evaluated by one (possibly mapped) CasADi kernel.
+
+    A kernel maps private variable slots `v` (nv), data `d` (nd) and row weights
+    `lam` (k) to k row values, the Jacobian nonzeros and the lower-triangle nonzeros
+    of `sum_r lam_r * Hessian_r`. `copies` instances of it run through Function.map.
+    """
+
+    rows: np.ndarray  # (copies, k) global row indices (-1: the objective)
+    var_idx: np.ndarray  # (copies, nv) global variable indices
+    data: np.ndarray  # (copies, nd)
+    jac_local: tuple[np.ndarray, np.ndarray]  # (local row, local slot) per Jacobian nz
+    hess_local: tuple[np.ndarray, np.ndarray]  # (slot a, slot b) per Hessian nz
+    kernel_f: Any = None
+    f_eval: Any = None
+    j_eval: Any = None
+    h_eval: Any = None
+    bufs: dict = field(default_factory=dict)
+
+
+def _make_kernel(signatures: list[tuple], nvs: list[int], nds: list[int]) -> tuple:
+    """One CasADi kernel for several rows, each with private variable copies."""
+    nv, nd = sum(nvs), sum(nds)
+    v = ca.SX.sym("v", nv)
+    d = ca.SX.sym("d", nd)
+    lam = ca.SX.sym("lam", len(signatures))
+    exprs = []
+    ov = od = 0
+    for sig, a, b in zip(signatures, nvs, nds, strict=False):
+        exprs.append(_build_casadi(sig, v[ov : ov + a], d[od : od + b]))
+        ov += a
+        od += b
+    f = ca.vertcat(*exprs)
+    jac = ca.jacobian(f, v)
+    lagr = ca.dot(lam, f)
+    hess = ca.tril(ca.hessian(lagr, v)[0])
+    jsp = jac.sparsity()
+    hsp = hess.sparsity()
+    jrow, jcol = jsp.get_triplet()
+    hrow, hcol = hsp.get_triplet()
+    fj = ca.Function("J", [v, d], [ca.vertcat(*jac.nonzeros()) if jac.nnz() else ca.SX(0, 1)])
+    fh = ca.Function(
+        "H", [v, d, lam], [ca.vertcat(*hess.nonzeros()) if hess.nnz() else ca.SX(0, 1)]
+    )
+    ff = ca.Function("F", [v, d], [f])
+    return (
+        ff,
+        fj,
+        fh,
+        (np.array(jrow, int), np.array(jcol, int)),
+        (
+            np.array(hrow, int),
+            np.array(hcol, int),
+        ),
+    )
+
+
+class NLPEvaluator:
+    """Callbacks of one Pyomo NLP in the form cyipopt's Problem expects.
+
+    Ipopt minimizes, so a maximized objective is negated (``obj_sign = -1``).
+    """
+
+    #: signatures shared by fewer rows than this are compiled together
+    map_threshold = 4
+
+    def __init__(self, model: Any) -> None:
+        objectives = list(model.component_data_objects(Objective, active=True, descend_into=True))
+        if not objectives:
+            raise UnsupportedModelError(f"model {model.name}: no active objective")
+        if len(objectives) > 1:
+            names = ", ".join(o.name for o in objectives[:4])
+            raise UnsupportedModelError(
+                f"model {model.name}: {len(objectives)} active objectives ({names}); "
+                "activate exactly one"
+            )
+        self.objective_data: ObjectiveData = objectives[0]
+        self.obj_sign = -1.0 if self.objective_data.sense == maximize else 1.0
+        self._check_components(model)
+
+        walker = _Walker()
+        rows: list[_Row] = []
+        g_lb: list[float] = []
+        g_ub: list[float] = []
+        #: constraint -> its rows (a ranged constraint with variable bounds has two)
+        self.constraint_rows: dict[ConstraintData, list[int]] = {}
+        self.constraint_list: list[ConstraintData] = []
+        for con in model.component_data_objects(Constraint, active=True, descend_into=True):
+            pieces = self._standardize(con)
+            ids = []
+            for body, lo, hi in pieces:
+                row = walker.walk(body, f"constraint {con.name}")
+                if not row.var_ids:
+                    self._check_trivial(con, row, lo, hi)
+                    continue
+                ids.append(len(rows))
+                rows.append(row)
+                g_lb.append(lo)
+                g_ub.append(hi)
+            if ids:
+                self.constraint_rows[con] = ids
+                self.constraint_list.append(con)
+        obj_row = walker.walk(self.objective_data.expr, f"objective {self.objective_data.name}")
+
+        self.variables: list[VarData] = walker.variables
+        self.variable_index = ComponentMap((v, i) for i, v in enumerate(self.variables))
+        self.n = len(self.variables)
+        self.m = len(rows)
+        self.g_lb = np.array(g_lb, float)
+        self.g_ub = np.array(g_ub, float)
+        self.x_lb, self.x_ub, self.x0 = self._variable_bounds()
+        self._compile(rows, obj_row)
+
+    # ------------------------------------------------------------------ model walk
+    @staticmethod
+    def _check_components(model: Any) -> None:
+        """Refuse components that an NLP solver would silently ignore."""
+        from pyomo.core.base.external import ExternalFunction
+
+        for comp in model.component_objects(active=True, descend_into=True):
+            ctype = comp.ctype
+            if ctype in (Var, Constraint, Objective, Block, ExternalFunction):
+                continue
+            cname = ctype.__name__
+            if cname in (
+                "Complementarity",
+                "Disjunct",
+                "Disjunction",
+                "LogicalConstraint",
+                "SOSConstraint",
+                "Piecewise",
+            ):
+                raise UnsupportedModelError(
+                    f"component {comp.name} ({cname}) must be transformed before an NLP "
+                    "solve (for example with TransformationFactory('mpec.simple_nonlinear'))"
+                )
+
+    @staticmethod
+    def _standardize(con: ConstraintData) -> list[tuple[Any, float, float]]:
+        """(body, lower, upper) rows of a constraint; variable range bounds split in two."""
+        expr = con.expr
+        if isinstance(expr, RangedExpression):
+            lo, body, hi = expr.args
+            lo_var = not _is_constant(lo)
+            hi_var = not _is_constant(hi)
+            if lo_var or hi_var:
+                return [(lo - body, -math.inf, 0.0), (body - hi, -math.inf, 0.0)]
+        lo, body, hi = con.to_bounded_expression(evaluate_bounds=True)
+        return [
+            (
+                body,
+                -math.inf if lo is None else float(lo),
+                math.inf if hi is None else float(hi),
+            )
+        ]
+
+    @staticmethod
+    def _check_trivial(con: ConstraintData, row: _Row, lo: float, hi: float) -> None:
+        """A constraint without free variables is dropped, if it holds."""
+        d = ca.SX.sym("d", len(row.data))
+        expr = _build_casadi(row.signature, ca.SX.sym("v", 0), d)
+        val = float(ca.Function("c", [d], [expr])(row.data))
+        tol = 1e-9 * max(1.0, abs(val))
+        if val < lo - tol or val > hi + tol:
+            raise UnsupportedModelError(
+                f"constraint {con.name} has no free variables and is violated "
+                f"({lo} <= {val} <= {hi} fails)"
+            )
+
+    def _variable_bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        lb = np.empty(self.n)
+        ub = np.empty(self.n)
+        x0 = np.empty(self.n)
+        for i, v in enumerate(self.variables):
+            lo, hi = v.bounds
+            lb[i] = -math.inf if lo is None else lo
+            ub[i] = math.inf if hi is None else hi
+            if lb[i] > ub[i]:
+                raise UnsupportedModelError(
+                    f"variable {v.name} has lower bound {lb[i]} above upper bound {ub[i]}"
+                )
+            val = v.value
+            x0[i] = min(max(0.0 if val is None else float(val), lb[i]), ub[i])
+        return lb, ub, x0
+
+    # ------------------------------------------------------------------ compilation
+    def _compile(self, rows: list[_Row], obj_row: _Row) -> None:
+        by_sig: dict[tuple, list[int]] = defaultdict(list)
+        for r, row in enumerate(rows):
+            by_sig[row.signature].append(r)
+        self.n_signatures = len(by_sig)
+        self.groups: list[_Group] = []
+        rare: list[int] = []
+        for sig, members in by_sig.items():
+            if len(members) < self.map_threshold:
+                rare.extend(members)
+                continue
+            nv = len(rows[members[0]].var_ids)
+            nd = len(rows[members[0]].data)
+            kernel = _make_kernel([sig], [nv], [nd])
+            self.groups.append(
+                self._group(
+                    kernel,
+                    np.array(members, int)[:, None],
+                    np.array([rows[r].var_ids for r in members], int).reshape(len(members), nv),
+                    np.array([rows[r].data for r in members], float).reshape(len(members), nd),
+                )
+            )
+        if rare:
+            rare.sort()
+            kernel = _make_kernel(
+                [rows[r].signature for r in rare],
+                [len(rows[r].var_ids) for r in rare],
+                [len(rows[r].data) for r in rare],
+            )
+            self.groups.append(
+                self._group(
+                    kernel,
+                    np.array(rare, int)[None, :],
+                    np.array([i for r in rare for i in rows[r].var_ids], int)[None, :],
+                    np.array([x for r in rare for x in rows[r].data], float)[None, :],
+                )
+            )
+        kernel = _make_kernel([obj_row.signature], [len(obj_row.var_ids)], [len(obj_row.data)])
+        self.obj_group = self._group(
+            kernel,
+            np.full((1, 1), -1, int),
+            np.array(obj_row.var_ids, int)[None, :],
+            np.array(obj_row.data, float)[None, :],
+        )
+        self._assemble_structure()
+
+    def _group(
+        self, kernel: tuple, rows: np.ndarray, var_idx: np.ndarray, data: np.ndarray
+    ) -> _Group:
+        ff, fj, fh, jl, hl = kernel
+        copies = rows.shape[0]
+        grp = _Group(rows, var_idx, data, jl, hl, kernel_f=ff)
+        if copies > 1:
+            ff, fj, fh = ff.map(copies), fj.map(copies), fh.map(copies)
+        k = rows.shape[1]
+        b = grp.bufs
+        b["v"] = np.zeros(var_idx.shape)
+        b["d"] = np.ascontiguousarray(data)
+        b["lam"] = np.zeros((copies, k))
+        b["f"] = np.zeros((copies, k))
+        b["j"] = np.zeros((copies, len(jl[0])))
+        b["h"] = np.zeros((copies, len(hl[0])))
+        for name, fun, args, res in (
+            ("f_eval", ff, ("v", "d"), "f"),
+            ("j_eval", fj, ("v", "d"), "j"),
+            ("h_eval", fh, ("v", "d", "lam"), "h"),
+        ):
+            buf, ev = fun.buffer()
+            for i, a in enumerate(args):
+                buf.set_arg(i, memoryview(b[a]))
+            buf.set_res(0, memoryview(b[res]))
+            b[name + "_buf"] = buf  # keep the buffer object alive
+            setattr(grp, name, ev)
+        return grp
+
+    def _assemble_structure(self) -> None:
+        """Global Jacobian and Hessian sparsity from the groups' index maps."""
+        jr, jc = [], []
+        for g in self.groups:
+            lr, ls = g.jac_local
+            jr.append(g.rows[:, lr].ravel())
+            jc.append(g.var_idx[:, ls].ravel())
+        self._jac_rows = np.concatenate(jr) if jr else np.zeros(0, int)
+        self._jac_cols = np.concatenate(jc) if jc else np.zeros(0, int)
+
+        hr, hc = [], []
+        for g in [*self.groups, self.obj_group]:
+            a, b = g.hess_local
+            ia = g.var_idx[:, a].ravel()
+            ib = g.var_idx[:, b].ravel()
+            hr.append(np.maximum(ia, ib))
+            hc.append(np.minimum(ia, ib))
+        hr_all = np.concatenate(hr)
+        hc_all = np.concatenate(hc)
+        key = hr_all.astype(np.int64) * max(self.n, 1) + hc_all
+        uniq, self._hess_pos = np.unique(key, return_inverse=True)
+        self._hess_rows = (uniq // max(self.n, 1)).astype(int)
+        self._hess_cols = (uniq % max(self.n, 1)).astype(int)
+        self.nnz_jac = len(self._jac_rows)
+        self.nnz_hess = len(uniq)
+        obj_grad_slots = self.obj_group.var_idx[0, self.obj_group.jac_local[1]]
+        self._obj_grad_idx = obj_grad_slots
+
+    # ------------------------------------------------------------------ callbacks
+    @staticmethod
+    def _load_x(g: _Group, x: np.ndarray) -> None:
+        np.take(x, g.var_idx, out=g.bufs["v"])
+
+    def objective(self, x: np.ndarray) -> float:
+        g = self.obj_group
+        self._load_x(g, x)
+        g.f_eval()
+        return self.obj_sign * float(g.bufs["f"][0, 0])
+
+    def gradient(self, x: np.ndarray) -> np.ndarray:
+        g = self.obj_group
+        self._load_x(g, x)
+        g.j_eval()
+        out = np.zeros(self.n)
+        out[self._obj_grad_idx] = self.obj_sign * g.bufs["j"][0]
+        return out
+
+    def constraints(self, x: np.ndarray) -> np.ndarray:
+        out = np.empty(self.m)
+        for g in self.groups:
+            self._load_x(g, x)
+            g.f_eval()
+            out[g.rows] = g.bufs["f"]
+        return out
+
+    def jacobianstructure(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._jac_rows, self._jac_cols
+
+    def jacobian(self, x: np.ndarray) -> np.ndarray:
+        parts = []
+        for g in self.groups:
+            self._load_x(g, x)
+            g.j_eval()
+            parts.append(g.bufs["j"].ravel())
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def hessianstructure(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._hess_rows, self._hess_cols
+
+    def hessian(self, x: np.ndarray, lagrange: np.ndarray, obj_factor: float) -> np.ndarray:
+        parts = []
+        for g in self.groups:
+            self._load_x(g, x)
+            g.bufs["lam"][...] = lagrange[g.rows]
+            g.h_eval()
+            parts.append(g.bufs["h"].ravel())
+        g = self.obj_group
+        self._load_x(g, x)
+        g.bufs["lam"][...] = self.obj_sign * obj_factor
+        g.h_eval()
+        parts.append(g.bufs["h"].ravel())
+        return np.bincount(self._hess_pos, weights=np.concatenate(parts), minlength=self.nnz_hess)
+
+    # ------------------------------------------------------------------ CasADi graph
+    def casadi_problem(self) -> tuple[Any, Any, Any]:
+        """The same NLP as one CasADi MX graph `(x, f, g)`, for `nlpsol` comparisons.
+
+        Reuses the compiled kernels (mapped over their rows), so both routes see the
+        identical problem.
+        """
+        x = ca.MX.sym("x", self.n)
+        g_parts: list[tuple[np.ndarray, Any]] = []
+        for grp in self.groups:
+            copies = grp.rows.shape[0]
+            fun = grp.kernel_f
+            if copies > 1:
+                fun = fun.map(copies)
+            vmat = ca.reshape(x[grp.var_idx.ravel().tolist()], grp.var_idx.shape[1], copies)
+            vals = fun(vmat, ca.DM(grp.data.T))
+            g_parts.append((grp.rows.T.ravel(), ca.vec(vals)))
+        grp = self.obj_group
+        f = grp.kernel_f(x[grp.var_idx.ravel().tolist()], ca.DM(grp.data.T)) * self.obj_sign
+        if g_parts:
+            order = np.argsort(np.concatenate([r for r, _ in g_parts]))
+            gcat = ca.vertcat(*[e for _, e in g_parts])
+            g = gcat[order.tolist()]
+        else:
+            g = ca.MX(0, 1)
+        return x, f, g
+
+
+def _is_constant(expr: Any) -> bool:
+    if expr is None or expr.__class__ in native_numeric_types:
+        return True
+    return not expr.is_potentially_variable() or expr.is_fixed()
+
+
+def compile_model(model: Any) -> NLPEvaluator:
+    """Compile `model` (any BlockData) into Ipopt callbacks."""
+    return NLPEvaluator(model)
