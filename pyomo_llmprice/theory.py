@@ -59,9 +59,7 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
-AllocateFn = Callable[
-    [FloatArray], tuple[FloatArray, FloatArray, dict[str, FloatArray]]
-]
+AllocateFn = Callable[[FloatArray], tuple[FloatArray, FloatArray, dict[str, FloatArray]]]
 
 # Rows per chunk in the all-pairs checks: bounds memory at about this many * N floats.
 _CHUNK_ELEMENTS = 4_000_000
@@ -72,9 +70,7 @@ _CHUNK_ELEMENTS = 4_000_000
 # --------------------------------------------------------------------------------------
 
 
-def _costs(
-    technology: Technology, cost_finetune: float | None
-) -> tuple[float, float, float]:
+def _costs(technology: Technology, cost_finetune: float | None) -> tuple[float, float, float]:
     """Token costs, with the fine-tuning cost optionally overridden (value-scale: c_z / s)."""
     cz = technology.cost_finetune if cost_finetune is None else float(cost_finetune)
     if not cz > 0:
@@ -174,15 +170,11 @@ def _as_1d(values: ArrayLike, name: str) -> FloatArray:
 
 def _check_sorted_positive(theta: FloatArray, prob: FloatArray) -> None:
     if theta.shape != prob.shape:
-        raise ValueError(
-            f"theta and prob differ in length ({theta.size} vs {prob.size})"
-        )
+        raise ValueError(f"theta and prob differ in length ({theta.size} vs {prob.size})")
     if np.any(np.diff(theta) <= 0):
         raise ValueError("theta must be sorted and distinct (merge duplicates first)")
     if np.any(prob <= 0):
-        raise ValueError(
-            "probabilities must be positive here (drop zero-mass types first)"
-        )
+        raise ValueError("probabilities must be positive here (drop zero-mass types first)")
 
 
 def discrete_virtual_values(theta: ArrayLike, prob: ArrayLike) -> FloatArray:
@@ -196,9 +188,7 @@ def discrete_virtual_values(theta: ArrayLike, prob: ArrayLike) -> FloatArray:
     f = _as_1d(prob, "prob")
     _check_sorted_positive(th, f)
     f = f / f.sum()
-    tail = np.concatenate(
-        [np.cumsum(f[::-1])[::-1][1:], [0.0]]
-    )  # 1 - F_i, summed exactly
+    tail = np.concatenate([np.cumsum(f[::-1])[::-1][1:], [0.0]])  # 1 - F_i, summed exactly
     gaps = np.concatenate([np.diff(th), [0.0]])
     return th - gaps * tail / f
 
@@ -328,13 +318,15 @@ def _screen(levels: FloatArray, f: FloatArray, allocate: AllocateFn) -> _Solved:
     th, fp = levels[pos], f[pos]
     phi = discrete_virtual_values(th, fp)
     phi_bar = iron(phi, fp)
+    # phi is a difference of O(theta) terms: snap rounding noise to 0 so that a type whose
+    # exact virtual value is 0 (e.g. Mussa-Rosen's i = N/2) is excluded deterministically.
+    noise = 64 * np.finfo(float).eps * float(np.max(np.abs(th)))
+    phi_bar = np.where(np.abs(phi_bar) <= noise, 0.0, phi_bar)
     u, cost, tokens = allocate(phi_bar)
     u = np.asarray(u, dtype=float)
     cost = np.asarray(cost, dtype=float)
     if np.any(np.diff(u) < -1e-12 * max(1.0, float(np.max(np.abs(u))))):
-        raise ValueError(
-            "argmax of phi*u - C(u) is not nondecreasing in phi: is C convex?"
-        )
+        raise ValueError("argmax of phi*u - C(u) is not nondecreasing in phi: is C convex?")
     rent = np.concatenate([[0.0], np.cumsum(np.diff(th) * u[:-1])])
     payment = th * u - rent
     n = levels.size
@@ -440,8 +432,9 @@ def discrete_optimal_menu_generic(
     return _menu(theta, prob, allocate)
 
 
-def _row_chunks(n_rows: int, n_cols: int) -> range:
-    return range(0, n_rows, max(1, _CHUNK_ELEMENTS // max(1, n_cols)))
+def _rows_per_chunk(n_cols: int) -> int:
+    """Rows per block of an all-pairs check, so that a block holds ~_CHUNK_ELEMENTS floats."""
+    return max(1, _CHUNK_ELEMENTS // max(1, n_cols))
 
 
 def max_ic_violation(theta: ArrayLike, u: ArrayLike, payment: ArrayLike) -> float:
@@ -451,7 +444,7 @@ def max_ic_violation(theta: ArrayLike, u: ArrayLike, payment: ArrayLike) -> floa
     tt = _as_1d(payment, "payment")
     own = th * uu - tt
     worst = 0.0
-    step = _row_chunks(th.size, th.size).step
+    step = _rows_per_chunk(th.size)
     for start in range(0, th.size, step):
         sl = slice(start, start + step)
         best = np.max(th[sl, None] * uu[None, :] - tt[None, :], axis=1)
@@ -468,13 +461,16 @@ def max_ic_violation(theta: ArrayLike, u: ArrayLike, payment: ArrayLike) -> floa
 class ValueScaleMenu:
     """Per-scale screening solution for types `(w, s)`, per type in input order.
 
-    `x, y` are per-task tokens, `X = s x`, `Y = s y` totals, `z` fine-tuning tokens,
-    `u` per-task precision. `virtual_value` is the discrete virtual value of `w` within
+    `contract_scale` is the number of tasks the bundle covers (`s` itself, except for a
+    zero-probability type that takes another scale's bundle). `x, y` are per-task tokens,
+    `X, Y` totals (contract scale times per-task), `z` fine-tuning tokens, `u` per-task
+    precision. `virtual_value` is the discrete virtual value of `w` within
     its scale (NaN for zero-probability types, which pick their best bundle afterwards).
     """
 
     w: FloatArray
     s: FloatArray
+    contract_scale: FloatArray
     prob: FloatArray
     virtual_value: FloatArray
     ironed_virtual_value: FloatArray
@@ -513,14 +509,13 @@ class ValueScaleMenu:
 def _cross_gains(
     w: FloatArray,
     s: FloatArray,
+    scale: FloatArray,
     u: FloatArray,
     t: FloatArray,
     rows: slice | NDArray[np.intp],
 ) -> FloatArray:
-    """Payoff of types `rows` from every bundle: `w_i min(s_i, s_k) u_k - t_k`."""
-    return (
-        w[rows, None] * np.minimum(s[rows, None], s[None, :]) * u[None, :] - t[None, :]
-    )
+    """Payoff of types `rows` from every bundle: `w_i min(s_i, scale_k) u_k - t_k`."""
+    return w[rows, None] * np.minimum(s[rows, None], scale[None, :]) * u[None, :] - t[None, :]
 
 
 def allocations_value_scale_discrete(
@@ -532,7 +527,10 @@ def allocations_value_scale_discrete(
     c_z z`; dividing by `s`, each scale level is Token Packages in `w` with the conditional
     distribution of `w` and fine-tuning cost `c_z / s`. This RELAXES IC across scales (a
     type may claim another scale); :func:`max_cross_scale_ic_violation` checks the result
-    against every pair and the null bundle. Types with `s <= 0` value nothing and are
+    against every pair and the null bundle. When the check passes, the result is the
+    optimum of the full problem (a feasible optimum of a relaxation). It passed to rounding
+    on every grid tried with `w` independent of `s`; with `w` and `s` correlated it can
+    fail (the per-scale conditionals then differ). Types with `s <= 0` value nothing and are
     excluded; zero-probability types pick their best bundle from the final menu.
     """
     ww = _as_1d(w, "w")
@@ -564,37 +562,31 @@ def allocations_value_scale_discrete(
         out["rent"][idx] = level * sol.rent[inv]
         out["cost"][idx] = level * sol.cost[inv]
     # Zero-mass types (s > 0) best-respond to the whole menu; ties go to the null bundle.
+    # The bundle they take keeps the scale it was written for (its contract scale).
+    scale = ss.copy()
     lone = np.flatnonzero((pr == 0) & (ss > 0))
     offered = np.flatnonzero(active)
     if lone.size and offered.size:
-        gains = _cross_gains(ww, ss, out["u"], out["payment"], lone)[:, offered]
+        gains = _cross_gains(ww, ss, scale, out["u"], out["payment"], lone)[:, offered]
         best = np.argmax(gains, axis=1)
         value = gains[np.arange(lone.size), best]
         k = offered[best]
         take = value > 0
-        for key in ("x", "y", "z", "u", "payment"):
+        for key in ("x", "y", "z", "u", "payment", "cost"):
             out[key][lone] = np.where(take, out[key][k], 0.0)
         out["rent"][lone] = np.where(take, value, 0.0)
-        out["cost"][lone] = np.where(
-            take,
-            ss[lone]
-            * (
-                technology.cost_input * out["x"][k]
-                + technology.cost_output * out["y"][k]
-            )
-            + technology.cost_finetune * out["z"][k],
-            0.0,
-        )
+        scale[lone] = np.where(take, ss[k], ss[lone])
     return ValueScaleMenu(
         w=ww,
         s=ss,
+        contract_scale=scale,
         prob=pr,
         virtual_value=phi,
         ironed_virtual_value=phi_bar,
         x=out["x"],
         y=out["y"],
-        X=ss * out["x"],
-        Y=ss * out["y"],
+        X=scale * out["x"],
+        Y=scale * out["y"],
         z=out["z"],
         u=out["u"],
         payment=out["payment"],
@@ -605,23 +597,31 @@ def allocations_value_scale_discrete(
 
 
 def max_cross_scale_ic_violation(
-    w: ArrayLike, s: ArrayLike, u: ArrayLike, payment: ArrayLike
+    w: ArrayLike,
+    s: ArrayLike,
+    u: ArrayLike,
+    payment: ArrayLike,
+    contract_scale: ArrayLike | None = None,
 ) -> float:
     """Largest gain from any other bundle or the null bundle under the scale constraint.
 
     Type i's payoff from bundle k is `w_i min(s_i, s_k) u_k - t_k` (it cannot spread the
-    per-task tokens over more tasks than the contract covers). 0 means fully IC and IR.
+    per-task tokens over more tasks than the contract covers); `contract_scale` (default
+    `s`) is the scale each bundle covers. 0 means fully IC and IR.
     """
     ww = _as_1d(w, "w")
     ss = _as_1d(s, "s")
+    cs = ss if contract_scale is None else _as_1d(contract_scale, "contract_scale")
     uu = _as_1d(u, "u")
     tt = _as_1d(payment, "payment")
-    own = ww * ss * uu - tt
+    if not ww.shape == ss.shape == cs.shape == uu.shape == tt.shape:
+        raise ValueError("w, s, u, payment and contract_scale must have the same length")
+    own = ww * np.minimum(ss, cs) * uu - tt
     worst = 0.0
-    step = _row_chunks(ww.size, ww.size).step
+    step = _rows_per_chunk(ww.size)
     for start in range(0, ww.size, step):
         sl = slice(start, start + step)
-        best = np.max(_cross_gains(ww, ss, uu, tt, sl), axis=1)
+        best = np.max(_cross_gains(ww, ss, cs, uu, tt, sl), axis=1)
         worst = max(worst, float(np.max(np.maximum(best, 0.0) - own[sl])))
     return worst
 
@@ -671,10 +671,10 @@ class PackagePlans:
 def paper_packages(theta: ArrayLike) -> PackagePlans:
     """The paper's closed-form menu (excluded below 1/3, fine-tuning above 2/3)."""
     th = np.asarray(theta, dtype=float)
-    k = 3.0 * th - 1.0
-    mid = (th > 1 / 3) & (th <= 2 / 3)
-    top = th > 2 / 3
-    served = mid | top
+    k = 3.0 * th - 1.0  # = 2 phi; regimes are read off k so that they match phi exactly
+    served = k > 0
+    mid = served & (k <= 1)
+    top = k > 1
     ks = np.where(served, k, 1.0)  # avoids 0-division in unused branches
     xy = np.where(mid, k**2, np.where(top, k**4, 0.0))
     z = np.where(top, k**4 - 1.0, 0.0)

@@ -237,13 +237,14 @@ class CyIpoptDirect(SolverBase):
             n=ev.n, m=ev.m, problem_obj=cb, lb=ev.x_lb, ub=ev.x_ub, cl=ev.g_lb, cu=ev.g_ub
         )
         problem.add_option("sb", "yes")  # no banner
-        if config.time_limit is not None:
-            set_ipopt_option(problem, "max_wall_time", max(float(config.time_limit), 1e-3))
-        for name, val in normalize_options(config.solver_options).items():
-            set_ipopt_option(problem, name, val)
-        lagrange, zl, zu = self._warm_start(model, ev, config, problem)
         log = io.StringIO()
         with capture_output(TeeStream(log, *config.tee), capture_fd=True):
+            # inside the capture: Ipopt prints its complaints about refused types
+            if config.time_limit is not None:
+                set_ipopt_option(problem, "max_wall_time", max(float(config.time_limit), 1e-3))
+            for name, val in normalize_options(config.solver_options).items():
+                set_ipopt_option(problem, name, val)
+            lagrange, zl, zu = self._warm_start(model, ev, config, problem)
             _, sol = problem.solve(ev.x0, lagrange=lagrange, zl=zl, zu=zu)
         problem.close()
         sol["iterations"] = cb.iterations

@@ -1,0 +1,74 @@
+"""Token Allocations: the task-by-task assignment of tokens is contractible.
+
+Labeled tasks: bundle k sets per-task tokens for every task category j (measure
+``mu_j``) and one fine-tuning level; type i values it at
+``sum_j mu_j w_i[j] u[k, j]``. Value-scale types with the scale constraint: bundle
+k covers tasks of measure ``s_k`` with per-task tokens; type ``(w, s)`` values it
+at ``w * min(s, s_k) * u_k``. The contract's coverage is set to the scale of the
+type it is designed for (the paper shows scale is screened for free; covering
+more only costs, covering less only loses value). Types are multidimensional, so
+all IC pairs are imposed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pyomo_llmprice.blocks._declare import declare_configured_block
+from pyomo_llmprice.blocks.menu import ScreeningMenuData, menu_config
+
+__all__ = ["TokenAllocations", "TokenAllocationsData"]
+
+
+@declare_configured_block("TokenAllocations")
+class TokenAllocationsData(ScreeningMenuData):
+    """A menu of task-by-task token allocations, one per type."""
+
+    CONFIG = menu_config()
+    one_dimensional = False
+    setting = "allocations"
+
+    def build(self) -> None:
+        inst = self._resolve_instance()
+        types = inst.types
+        if types.kind == "tasks":
+            self._goods = list(types.tasks)
+            mu = np.asarray(types.task_measure, float)
+            self._measure = np.broadcast_to(mu, (len(types), len(mu))).copy()
+            self._coef = (np.asarray(types.value, float) * mu)[:, None, :]
+        elif types.kind == "value_scale":
+            if not inst.scale_constraint:
+                raise ValueError(
+                    f"block {self.name}: without the scale constraint buyers re-spread "
+                    "token totals, so Token Allocations is Token Packages; use TokenPackages"
+                )
+            w = np.asarray(types.value_per_task, float)
+            s = np.asarray(types.scale, float)
+            self._goods = ["covered"]
+            self._measure = s[:, None].copy()
+            self._coef = (w[:, None] * np.minimum.outer(s, s))[:, :, None]
+        else:
+            raise ValueError(
+                f"block {self.name}: Token Allocations needs labeled tasks or value-scale "
+                "types; a bare type index theta cannot say which tasks the tokens serve"
+            )
+        self._build_menu()
+
+    def goods(self) -> list[Any]:
+        return self._goods
+
+    def measure(self) -> np.ndarray:
+        return self._measure
+
+    def value_coefficients(self) -> np.ndarray:
+        return self._coef
+
+    def value_matrix(self, precision: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
+        if self._coef.shape[1] == 1:  # labeled tasks: V[i, k, j] does not depend on k
+            return self._coef[rows, 0, :] @ precision.T
+        return np.einsum("ikg,kg->ik", self._coef[rows], precision)
+
+
+TokenAllocations = TokenAllocationsData.component  # the Block component (declared by the decorator)

@@ -1,0 +1,60 @@
+"""Token Packages: only token totals are contractible.
+
+The buyer spreads a package's tokens over its own tasks, so with Cobb-Douglas
+precision every type values a package through its one-dimensional index theta
+(the CES aggregate of its task values): one good per bundle, ``V[i, k] = theta_i``.
+One-dimensional screening, so adjacent IC in both directions plus monotonicity is
+exact (single crossing) and handles bunching.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pyomo_llmprice.blocks._declare import declare_configured_block
+from pyomo_llmprice.blocks.menu import ScreeningMenuData, menu_config
+
+__all__ = ["TokenPackages", "TokenPackagesData"]
+
+
+@declare_configured_block("TokenPackages")
+class TokenPackagesData(ScreeningMenuData):
+    """A menu of token packages ``(X, Y, Z, t)``, one per type."""
+
+    CONFIG = menu_config()
+    one_dimensional = True
+    setting = "packages"
+
+    def build(self) -> None:
+        inst = self._resolve_instance()
+        types = inst.types
+        if types.kind == "theta":
+            self._theta = np.asarray(types.theta, float)
+        else:
+            self._theta = types.index(inst.technology.cobb_douglas_precision)
+        self._build_menu()
+
+    @property
+    def theta(self) -> np.ndarray:
+        """The type index theta of every type (instance order)."""
+        return self._theta
+
+    def goods(self) -> list[Any]:
+        return ["package"]
+
+    def measure(self) -> np.ndarray:
+        return np.ones((len(self._theta), 1))
+
+    def value_coefficients(self) -> np.ndarray:
+        return self._theta[:, None, None]
+
+    def ordering(self) -> np.ndarray:
+        return np.argsort(self._theta, kind="stable")
+
+    def value_matrix(self, precision: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
+        return np.multiply.outer(self._theta[rows], precision[:, 0])
+
+
+TokenPackages = TokenPackagesData.component  # the Block component (declared by the decorator)

@@ -1,0 +1,301 @@
+"""instance -> model -> solve -> verify -> tariffs -> report, as one Python API.
+
+The command line and ``models/*.py`` are thin doors onto these functions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+from pyomo.contrib.solver.common.factory import SolverFactory
+from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
+
+from pyomo_llmprice.blocks import TokenAllocations, TokenPackages
+from pyomo_llmprice.blocks.menu import ScreeningMenuData
+from pyomo_llmprice.io import Instance, check_setting, read_instance
+from pyomo_llmprice.tariffs import fixed_fee, implied_markup
+from pyomo_llmprice.verify import Verification, verify_menu
+
+__all__ = [
+    "DEFAULT_IPOPT_OPTIONS",
+    "SETTINGS",
+    "MenuResult",
+    "build_model",
+    "read_menu",
+    "solve_instance",
+    "solve_model",
+]
+
+SETTINGS = {"packages": TokenPackages, "allocations": TokenAllocations}
+
+#: tight tolerance and no bound relaxation: excluded types then sit at zero and the
+#: discrete optimum is reproduced to ~1e-9 (evaluator-notes.md)
+DEFAULT_IPOPT_OPTIONS: dict[str, Any] = {
+    "tol": 1e-10,
+    "bound_relax_factor": 0.0,
+    "max_iter": 3000,
+}
+
+#: precision below this fraction of the largest one counts as the null bundle
+SNAP_TOLERANCE = 1e-7
+
+
+@dataclass
+class MenuResult:
+    """A solved, verified menu and its aggregates."""
+
+    setting: str
+    instance: str
+    status: str  # "optimal" only if the solver converged and verification passed
+    termination: str
+    solver: str
+    iterations: int | None
+    wall_time: float | None
+    verification: Verification
+    tolerance: float
+    menu: pd.DataFrame
+    aggregates: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def optimal(self) -> bool:
+        return self.status == "optimal"
+
+    @property
+    def profit(self) -> float:
+        return self.aggregates["profit"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of ``llmprice solve --json``."""
+
+        def clean(v: Any) -> Any:
+            if isinstance(v, (float, np.floating)):
+                return None if not math.isfinite(v) else float(v)
+            if isinstance(v, np.integer):
+                return int(v)
+            if isinstance(v, np.bool_):
+                return bool(v)
+            return v
+
+        rows = [
+            {k: clean(v) for k, v in row.items()} for row in self.menu.to_dict(orient="records")
+        ]
+        return {
+            "status": self.status,
+            "setting": self.setting,
+            "instance": self.instance,
+            "termination": self.termination,
+            "solver": self.solver,
+            "iterations": self.iterations,
+            "wall_time": clean(self.wall_time),
+            **{k: clean(v) for k, v in self.aggregates.items()},
+            "max_ic_violation": self.verification.max_ic_violation,
+            "max_ir_violation": self.verification.max_ir_violation,
+            "verification_tolerance": self.tolerance,
+            "menu": rows,
+        }
+
+    def to_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    def to_csv(self, path: str | Path) -> None:
+        self.menu.to_csv(path, index=False)
+
+    def report(self) -> str:
+        """The table and aggregates that ``llmprice solve`` prints."""
+        cols = [
+            "type",
+            "prob",
+            "input_tokens",
+            "output_tokens",
+            "finetune_tokens",
+            "payment",
+            "rent",
+            "markup",
+            "fixed_fee",
+        ]
+        served = self.menu[self.menu["served"]]
+        lines = [
+            f"instance {self.instance}  setting {self.setting}  solver {self.solver}",
+            f"status {self.status} (solver: {self.termination}, {self.iterations} iterations)",
+        ]
+        if not self.optimal:
+            lines.append(
+                "NOT OPTIMAL: the menu below is the solver's last point, not a "
+                "pricing recommendation; markups and fees are withheld"
+            )
+        lines.append(
+            f"served {len(served)} of {len(self.menu)} types; excluded types get the null bundle"
+        )
+        with pd.option_context("display.width", 160, "display.max_rows", 60):
+            lines.append(served[cols].to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+        a = self.aggregates
+        lines.append(
+            "profit {profit:.8g}  revenue {revenue:.8g}  cost {cost:.8g}  "
+            "consumer_surplus {consumer_surplus:.8g}  welfare {welfare:.8g}".format(**a)
+        )
+        lines.append(
+            f"max IC violation {self.verification.max_ic_violation:.3g}  "
+            f"max IR violation {self.verification.max_ir_violation:.3g}  "
+            f"(all {len(self.menu)}x{len(self.menu)} pairs checked, tolerance {self.tolerance:.3g})"
+        )
+        return "\n".join(lines)
+
+
+def build_model(
+    instance: Instance, setting: str = "packages", ic: str = "auto"
+) -> pyo.ConcreteModel:
+    """A ConcreteModel whose block ``menu`` is the setting's screening block."""
+    if setting not in SETTINGS:
+        raise ValueError(f"setting must be one of {sorted(SETTINGS)}, got {setting!r}")
+    check_setting(instance, setting)
+    model = pyo.ConcreteModel(name=f"{instance.name}_{setting}")
+    model.menu = SETTINGS[setting](instance=instance, ic=ic)
+    return model
+
+
+def solve_model(
+    model: pyo.Block,
+    solver: str = "cyipopt_direct",
+    options: dict[str, Any] | None = None,
+    tee: bool = False,
+    time_limit: float | None = None,
+    tolerance: float = 1e-6,
+) -> MenuResult:
+    """Solve a model holding a menu block ``menu`` and return the verified menu."""
+    opts = dict(DEFAULT_IPOPT_OPTIONS)
+    # Expected profit weighs each type by its probability ~ 1/N; scaling the objective
+    # by N puts the bound multipliers of excluded types at O(1), so that the interior
+    # point drives their precision to zero instead of leaving it at ~1e-6.
+    opts["obj_scaling_factor"] = float(len(model.menu.types))
+    opts.update(options or {})
+    results = SolverFactory(solver).solve(
+        model,
+        tee=tee,
+        load_solutions=False,
+        raise_exception_on_nonoptimal_result=False,
+        solver_options=opts,
+        time_limit=time_limit,
+    )
+    converged = (
+        results.termination_condition == TerminationCondition.convergenceCriteriaSatisfied
+        and results.solution_status == SolutionStatus.optimal
+    )
+    if results.solution_status != SolutionStatus.noSolution:
+        results.solution_loader.load_vars()
+    return read_menu(
+        model.menu,
+        converged=converged,
+        termination=results.termination_condition.name,
+        solver=solver,
+        iterations=getattr(results, "iteration_count", None),
+        wall_time=results.timing_info.wall_time,
+        tolerance=tolerance,
+        has_solution=results.solution_status != SolutionStatus.noSolution,
+    )
+
+
+def solve_instance(
+    instance: Instance | str | Path, setting: str = "packages", ic: str = "auto", **kwds: Any
+) -> MenuResult:
+    """Read (if a path), build, solve and verify in one call."""
+    if not isinstance(instance, Instance):
+        instance = read_instance(instance)
+    return solve_model(build_model(instance, setting, ic), **kwds)
+
+
+def read_menu(
+    block: ScreeningMenuData,
+    converged: bool = True,
+    termination: str = "unknown",
+    solver: str = "",
+    iterations: int | None = None,
+    wall_time: float | None = None,
+    tolerance: float = 1e-6,
+    has_solution: bool = True,
+) -> MenuResult:
+    """Read a solved block back, snap the null bundles, verify all pairs, add tariffs."""
+    arrays = block.menu_arrays() if has_solution else None
+    inst: Instance = block.instance
+    n = len(inst.types)
+    if arrays is None or not np.all(np.isfinite(arrays["precision"])):
+        arrays = {k: np.zeros((n, 1)) for k in ("precision", "input_factor", "output_factor")}
+        arrays.update(finetune=np.zeros(n), payment=np.zeros(n))
+        converged = False
+    prec = arrays["precision"]
+    scale = max(1.0, float(np.abs(prec).max(initial=0.0)))
+    served = prec.sum(axis=1) > SNAP_TOLERANCE * scale
+    for key in ("precision", "input_factor", "output_factor"):
+        arrays[key][~served] = 0.0
+    arrays["finetune"][~served] = 0.0
+    arrays["payment"][~served] = 0.0
+    ft_scale = max(1.0, float(arrays["finetune"].max(initial=0.0)))
+    arrays["finetune"][arrays["finetune"] < SNAP_TOLERANCE * ft_scale] = 0.0
+    prec[prec < SNAP_TOLERANCE * scale] = 0.0
+
+    tokens = block.bundle_tokens(arrays)
+    tech = inst.technology
+    cost = tech.cost(tokens["input_tokens"], tokens["output_tokens"], tokens["finetune_tokens"])
+    payment = arrays["payment"]
+    own = block.own_value(prec)
+    check = verify_menu(lambda rows: block.value_matrix(prec, rows), own, payment)
+    tol = tolerance * max(1.0, float(np.abs(payment).max(initial=0.0)))
+    verified = check.passed(tol)
+    status = (
+        "optimal"
+        if converged and verified
+        else ("verification_failed" if converged else "not_converged")
+    )
+    rent = own - payment
+    markup = implied_markup(own, tokens["input_tokens"], tech)
+    fee = fixed_fee(payment, markup, cost)
+    if status != "optimal":
+        markup = np.full(n, np.nan)
+        fee = np.full(n, np.nan)
+    prob = np.asarray(inst.types.prob, float)
+    menu = pd.DataFrame(
+        {
+            "type": list(inst.types.labels),
+            "prob": prob,
+            **tokens,
+            "payment": payment,
+            "cost": cost,
+            "gross_value": own,
+            "rent": rent,
+            "markup": markup,
+            "fixed_fee": fee,
+            "served": served,
+            "ic_violation": check.ic_violation,
+        }
+    )
+    if hasattr(block, "theta"):
+        menu.insert(2, "theta", block.theta)
+    revenue = float(prob @ payment)
+    total_cost = float(prob @ cost)
+    surplus = float(prob @ rent)
+    aggregates = {
+        "profit": revenue - total_cost,
+        "revenue": revenue,
+        "cost": total_cost,
+        "consumer_surplus": surplus,
+        "welfare": revenue - total_cost + surplus,
+    }
+    return MenuResult(
+        setting=block.setting,
+        instance=inst.name,
+        status=status,
+        termination=termination,
+        solver=solver,
+        iterations=iterations,
+        wall_time=wall_time,
+        verification=check,
+        tolerance=tol,
+        menu=menu,
+        aggregates=aggregates,
+    )
