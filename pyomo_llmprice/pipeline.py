@@ -170,10 +170,6 @@ def solve_model(
 ) -> MenuResult:
     """Solve a model holding a menu block ``menu`` and return the verified menu."""
     opts = dict(DEFAULT_IPOPT_OPTIONS)
-    # Expected profit weighs each type by its probability ~ 1/N; scaling the objective
-    # by N puts the bound multipliers of excluded types at O(1), so that the interior
-    # point drives their precision to zero instead of leaving it at ~1e-6.
-    opts["obj_scaling_factor"] = float(len(model.menu.types))
     opts.update(options or {})
     results = SolverFactory(solver).solve(
         model,

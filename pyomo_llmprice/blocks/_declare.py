@@ -41,7 +41,7 @@ def declare_configured_block(name: str) -> Callable[[type[BlockData]], type[Bloc
 
         __init__.__doc__ = f"{name}(*index, **options); options: see {data_cls.__name__}.CONFIG"
         component.__init__ = __init__
-        data_cls.component = component
+        data_cls.component_class = component
         return data_cls
 
     return decorate

@@ -71,4 +71,4 @@ class TokenAllocationsData(ScreeningMenuData):
         return np.einsum("ikg,kg->ik", self._coef[rows], precision)
 
 
-TokenAllocations = TokenAllocationsData.component  # the Block component (declared by the decorator)
+TokenAllocations = TokenAllocationsData.component_class  # the Block component (declared by the decorator)

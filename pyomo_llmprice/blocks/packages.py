@@ -57,4 +57,4 @@ class TokenPackagesData(ScreeningMenuData):
         return np.multiply.outer(self._theta[rows], precision[:, 0])
 
 
-TokenPackages = TokenPackagesData.component  # the Block component (declared by the decorator)
+TokenPackages = TokenPackagesData.component_class  # the Block component (declared by the decorator)

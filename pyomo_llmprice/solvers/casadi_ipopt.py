@@ -15,8 +15,8 @@ import numpy as np
 from pyomo.common.tee import TeeStream, capture_output
 from pyomo.contrib.solver.common.base import Availability
 
-from .config import CyIpoptConfig, normalize_options
-from .cyipopt_direct import CyIpoptDirect, LegacyCyIpoptDirect
+from .config import CyIpoptConfig
+from .cyipopt_direct import CyIpoptDirect, LegacyCyIpoptDirect, effective_options
 from .evaluator import NLPEvaluator
 from .status import IPOPT_STATUS
 
@@ -38,7 +38,7 @@ class CasadiIpopt(CyIpoptDirect):
 
     def _run_ipopt(self, model: Any, ev: NLPEvaluator, config: CyIpoptConfig) -> dict:
         x, f, g = ev.casadi_problem()
-        opts = {"ipopt." + k: v for k, v in normalize_options(config.solver_options).items()}
+        opts = {"ipopt." + k: v for k, v in effective_options(config, ev).items()}
         opts.setdefault("ipopt.sb", "yes")
         if config.time_limit is not None:
             opts["ipopt.max_wall_time"] = max(float(config.time_limit), 1e-3)

@@ -242,7 +242,7 @@ class CyIpoptDirect(SolverBase):
             # inside the capture: Ipopt prints its complaints about refused types
             if config.time_limit is not None:
                 set_ipopt_option(problem, "max_wall_time", max(float(config.time_limit), 1e-3))
-            for name, val in normalize_options(config.solver_options).items():
+            for name, val in effective_options(config, ev).items():
                 set_ipopt_option(problem, name, val)
             lagrange, zl, zu = self._warm_start(model, ev, config, problem)
             _, sol = problem.solve(ev.x0, lagrange=lagrange, zl=zl, zu=zu)
@@ -306,6 +306,27 @@ class CyIpoptDirect(SolverBase):
             zu = np.maximum(-r, 0.0)
         problem.add_option("warm_start_init_point", "yes")
         return lam.tolist(), zl.tolist(), zu.tolist()
+
+
+def objective_scaling(ev: NLPEvaluator) -> float | None:
+    """The objective's entry in a ``scaling_factor`` Suffix on its block or above."""
+    obj = ev.objective_data
+    blk = obj.parent_block()
+    while blk is not None:
+        suffix = blk.component("scaling_factor")
+        if isinstance(suffix, Suffix) and suffix.get(obj) is not None:
+            return float(suffix[obj])
+        blk = blk.parent_block()
+    return None
+
+
+def effective_options(config: CyIpoptConfig, ev: NLPEvaluator) -> dict[str, Any]:
+    """Ipopt options: the user's, plus ``obj_scaling_factor`` from the model's suffix."""
+    opts = normalize_options(config.solver_options)
+    scale = objective_scaling(ev)
+    if scale is not None:
+        opts.setdefault("obj_scaling_factor", scale)
+    return opts
 
 
 def _import_suffix(model: Any, name: str) -> Suffix | None:
