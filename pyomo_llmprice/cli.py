@@ -30,7 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("instance", help="a .dat instance file (see README)")
     solve.add_argument("--setting", choices=["packages", "allocations"], default="packages")
     solve.add_argument("--solver", default="cyipopt_direct")
-    solve.add_argument("--ic", choices=["auto", "adjacent", "all_pairs"], default="auto")
+    solve.add_argument(
+        "--ic", choices=["auto", "adjacent", "all_pairs", "generated"], default="auto"
+    )
     solve.add_argument("--json", metavar="PATH", help="write the result as JSON")
     solve.add_argument("--csv", metavar="PATH", help="write the menu table as CSV")
     solve.add_argument("--tee", action="store_true", help="stream Ipopt's log")

@@ -19,6 +19,7 @@ from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondi
 
 from pyomo_llmprice.blocks import TokenAllocations, TokenPackages
 from pyomo_llmprice.blocks.menu import ScreeningMenuData
+from pyomo_llmprice.generation import GenerationLog, solve_with_generation
 from pyomo_llmprice.io import Instance, check_setting, read_instance
 from pyomo_llmprice.tariffs import fixed_fee, implied_markup
 from pyomo_llmprice.verify import Verification, verify_menu
@@ -38,7 +39,8 @@ SETTINGS = {"packages": TokenPackages, "allocations": TokenAllocations}
 #: tight tolerance and no bound relaxation: excluded types then sit at zero and the
 #: discrete optimum is reproduced to ~1e-9 (evaluator-notes.md)
 DEFAULT_IPOPT_OPTIONS: dict[str, Any] = {
-    "tol": 1e-10,
+    "tol": 1e-9,
+    "acceptable_tol": 1e-9,
     "bound_relax_factor": 0.0,
     "max_iter": 3000,
 }
@@ -62,6 +64,7 @@ class MenuResult:
     tolerance: float
     menu: pd.DataFrame
     aggregates: dict[str, float] = field(default_factory=dict)
+    generation: GenerationLog | None = None
 
     @property
     def optimal(self) -> bool:
@@ -98,6 +101,7 @@ class MenuResult:
             "max_ic_violation": self.verification.max_ic_violation,
             "max_ir_violation": self.verification.max_ir_violation,
             "verification_tolerance": self.tolerance,
+            "ic_generation": None if self.generation is None else vars(self.generation),
             "menu": rows,
         }
 
@@ -145,6 +149,12 @@ class MenuResult:
             f"max IR violation {self.verification.max_ir_violation:.3g}  "
             f"(all {len(self.menu)}x{len(self.menu)} pairs checked, tolerance {self.tolerance:.3g})"
         )
+        if self.generation is not None:
+            g = self.generation
+            lines.append(
+                f"IC constraints generated: {g.rounds} rounds, {g.constraints_added} pairs added, "
+                f"{g.final_pairs} imposed of {len(self.menu) * (len(self.menu) - 1)}"
+            )
         return "\n".join(lines)
 
 
@@ -171,21 +181,25 @@ def solve_model(
     """Solve a model holding a menu block ``menu`` and return the verified menu."""
     opts = dict(DEFAULT_IPOPT_OPTIONS)
     opts.update(options or {})
-    results = SolverFactory(solver).solve(
-        model,
-        tee=tee,
-        load_solutions=False,
-        raise_exception_on_nonoptimal_result=False,
-        solver_options=opts,
-        time_limit=time_limit,
-    )
+    generation = None
+    if model.menu.ic_set == "generated":
+        results, generation = solve_with_generation(model, solver, opts, tee, time_limit)
+    else:
+        results = SolverFactory(solver).solve(
+            model,
+            tee=tee,
+            load_solutions=False,
+            raise_exception_on_nonoptimal_result=False,
+            solver_options=opts,
+            time_limit=time_limit,
+        )
     converged = (
         results.termination_condition == TerminationCondition.convergenceCriteriaSatisfied
         and results.solution_status == SolutionStatus.optimal
     )
     if results.solution_status != SolutionStatus.noSolution:
         results.solution_loader.load_vars()
-    return read_menu(
+    result = read_menu(
         model.menu,
         converged=converged,
         termination=results.termination_condition.name,
@@ -195,6 +209,10 @@ def solve_model(
         tolerance=tolerance,
         has_solution=results.solution_status != SolutionStatus.noSolution,
     )
+    result.generation = generation
+    if generation is not None:
+        result.iterations = generation.iterations
+    return result
 
 
 def solve_instance(

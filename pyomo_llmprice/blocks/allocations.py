@@ -56,6 +56,12 @@ class TokenAllocationsData(ScreeningMenuData):
             )
         self._build_menu()
 
+    def description(self) -> np.ndarray:
+        types = self.instance.types
+        if types.kind == "tasks":
+            return np.asarray(types.value, float)
+        return np.column_stack([types.value_per_task, types.scale])
+
     def goods(self) -> list[Any]:
         return self._goods
 
@@ -71,4 +77,6 @@ class TokenAllocationsData(ScreeningMenuData):
         return np.einsum("ikg,kg->ik", self._coef[rows], precision)
 
 
-TokenAllocations = TokenAllocationsData.component_class  # the Block component (declared by the decorator)
+TokenAllocations = (
+    TokenAllocationsData.component_class
+)  # the Block component (declared by the decorator)

@@ -25,7 +25,10 @@ from pyomo_llmprice.technology import Technology
 
 __all__ = ["IC_SETS", "ScreeningMenuData", "menu_config"]
 
-IC_SETS = ("auto", "adjacent", "all_pairs")
+IC_SETS = ("auto", "adjacent", "all_pairs", "generated")
+
+#: above this many multidimensional types, "auto" generates IC constraints on demand
+GENERATION_THRESHOLD = 50
 
 
 def _instance_domain(val: Any) -> Any:
@@ -119,7 +122,10 @@ class ScreeningMenuData(BlockData):
 
         ic = self.config.ic
         if ic == "auto":
-            ic = "adjacent" if self.one_dimensional else "all_pairs"
+            if self.one_dimensional:
+                ic = "adjacent"
+            else:
+                ic = "generated" if n > GENERATION_THRESHOLD else "all_pairs"
         if ic == "adjacent" and not self.one_dimensional:
             raise ValueError(
                 f"block {self.name}: adjacent IC is exact only for one-dimensional types; "
@@ -242,9 +248,15 @@ class ScreeningMenuData(BlockData):
         pos = b._type_pos
         return b._value_of(pos[i], i) - b.payment[i] >= b._value_of(pos[i], k) - b.payment[k]
 
+    def description(self) -> np.ndarray:
+        """(N, D) coordinates of the types, whose neighbours seed generated IC sets."""
+        raise NotImplementedError
+
     def _ic_pairs(self, labels: list[Any], ic: str) -> list[tuple[Any, Any]]:
         if ic == "all_pairs":
             return [(i, k) for i in labels for k in labels if i != k]
+        if ic == "generated":
+            return [(labels[i], labels[k]) for i, k in _neighbour_pairs(self.description())]
         order = [labels[j] for j in self.ordering()]
         pairs = []
         for lo, hi in itertools.pairwise(order):
@@ -309,3 +321,30 @@ class ScreeningMenuData(BlockData):
                 self.precision[k, g].set_value(float(arrays["precision"][a, b]))
                 self.input_factor[k, g].set_value(float(arrays["input_factor"][a, b]))
                 self.output_factor[k, g].set_value(float(arrays["output_factor"][a, b]))
+
+
+def _neighbour_pairs(points: np.ndarray, k: int = 4) -> list[tuple[int, int]]:
+    """Both directions between each type and its k nearest others (scaled coordinates).
+
+    On a product grid these are the adjacent types along each dimension: the
+    starting set of constraint generation, which then adds violated pairs.
+    """
+    pts = np.asarray(points, float)
+    n = len(pts)
+    if n < 2:
+        return []
+    span = pts.max(axis=0) - pts.min(axis=0)
+    pts = pts / np.where(span > 0, span, 1.0)
+    pairs: set[tuple[int, int]] = set()
+    k = min(k, n - 1)
+    for start in range(0, n, 1024):
+        block = pts[start : start + 1024]
+        d2 = ((block[:, None, :] - pts[None, :, :]) ** 2).sum(axis=2)
+        d2[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf
+        near = np.argpartition(d2, k - 1, axis=1)[:, :k]
+        for a, row in enumerate(near):
+            i = start + a
+            for j in row:
+                pairs.add((i, int(j)))
+                pairs.add((int(j), i))
+    return sorted(pairs)

@@ -43,7 +43,6 @@ class CasadiIpopt(CyIpoptDirect):
         if config.time_limit is not None:
             opts["ipopt.max_wall_time"] = max(float(config.time_limit), 1e-3)
         opts["error_on_fail"] = False
-        solver = ca.nlpsol("solver", "ipopt", {"x": x, "f": f, "g": g}, opts)
         args: dict[str, Any] = {
             "x0": ev.x0,
             "lbx": ev.x_lb,
@@ -52,9 +51,11 @@ class CasadiIpopt(CyIpoptDirect):
             "ubg": ev.g_ub,
         }
         if config.warm_start_multipliers:
+            # before nlpsol: it reads warm_start_init_point from opts when built
             lam, zl, zu = self._warm_start(model, ev, config, _OptionSink(opts))
             args["lam_g0"] = lam
             args["lam_x0"] = np.asarray(zu) - np.asarray(zl)
+        solver = ca.nlpsol("solver", "ipopt", {"x": x, "f": f, "g": g}, opts)
         log = io.StringIO()
         with capture_output(TeeStream(log, *config.tee), capture_fd=True):
             out = solver(**args)

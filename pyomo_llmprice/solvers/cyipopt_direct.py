@@ -365,6 +365,30 @@ class LegacyCyIpoptDirect(LegacySolverWrapper, CyIpoptDirect):
         # solution returns its status instead of raising NoSolutionError.
         self.config.load_solutions = False
 
+    def solve(self, model: Any, *args: Any, warmstart: bool = False, **kwds: Any) -> Any:
+        """Pyomo's legacy ``solve``; ``warmstart=True`` (accepted because
+        :meth:`warm_start_capable` says so) also starts Ipopt from the multipliers in
+        the model's IMPORT ``dual``/``rc`` suffixes. The primal start is always the
+        variables' current values."""
+        previous = self.config.warm_start_multipliers
+        if warmstart:
+            self.config.warm_start_multipliers = True
+        try:
+            return super().solve(model, *args, **kwds)
+        finally:
+            self.config.warm_start_multipliers = previous
+
+    def _map_results(self, model: Any, results: Any) -> Any:
+        # Pyomo's legacy status tables have no entry for emptyModel (every variable
+        # fixed, constraints satisfied): report it as the optimum it is.
+        if results.termination_condition != TerminationCondition.emptyModel:
+            return super()._map_results(model, results)
+        results.termination_condition = TerminationCondition.convergenceCriteriaSatisfied
+        try:
+            return super()._map_results(model, results)
+        finally:
+            results.termination_condition = TerminationCondition.emptyModel
+
     def _solution_handler(self, load_solutions, model, results, legacy_results, legacy_soln):
         from pyomo.core.base import SymbolMap
         from pyomo.core.base.label import NumericLabeler
