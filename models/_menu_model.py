@@ -6,7 +6,11 @@ from typing import Any
 
 import pyomo.environ as pyo
 
-from pyomo_llmprice.io import declare_instance_components, instance_from_model
+from pyomo_llmprice.io import (  # noqa: F401  (validated_dataportal is re-exported)
+    declare_instance_components,
+    instance_from_model,
+    validated_dataportal,
+)
 from pyomo_llmprice.pipeline import SETTINGS, read_menu
 
 

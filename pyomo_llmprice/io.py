@@ -66,6 +66,7 @@ __all__ = [
     "format_dat",
     "instance_from_model",
     "read_instance",
+    "validated_dataportal",
     "write_dat",
 ]
 
@@ -116,6 +117,9 @@ class InstanceError(ValueError):
         self.entry = _printable(entry)
         self.problem = " ".join(str(message).split())  # always one line
         super().__init__(f"{self.path}: {self.entry}: {self.problem}")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable across processes (parallel studies)
+        return (type(self), (self.path, self.entry, self.problem))
 
 
 class InstanceWarning(UserWarning):
@@ -214,6 +218,21 @@ def instance_from_model(
     )
 
 
+def validated_dataportal(options: Any, model: pyo.Block | None = None) -> pyo.DataPortal:
+    """A ``pyomo_create_dataportal`` hook: check the data files before Pyomo reads them.
+
+    ``pyomo solve`` calls this hook (when a model file defines it) before it builds
+    the instance from the ``.dat`` file itself, so :func:`read_instance` can refuse a
+    bad file with its one-line message naming the file; in a model file write
+    ``pyomo_create_dataportal = validated_dataportal``. Returns an empty DataPortal,
+    which Pyomo fills from the files as usual.
+    """
+    for name in options.data.files or ():
+        if str(name).lower().endswith(".dat"):
+            read_instance(name)
+    return pyo.DataPortal()
+
+
 # -- reading ----------------------------------------------------------------------
 
 
@@ -239,6 +258,14 @@ def read_instance(path: str | Path, *, renormalize: bool = False) -> Instance:
             _instance_from_data(
                 raw, where, name="", path=path, notes="", renormalize=renormalize, warn=False
             )
+        shape = _SHAPE.search(str(exc))
+        if shape:
+            raise InstanceError(
+                where,
+                shape["name"],
+                f"{shape['count']} data tokens do not form complete entries of {shape['dim']} "
+                "label(s) and a value: is a label or a value missing?",
+            ) from None
         raise InstanceError(where, "data", f"cannot interpret the data: {_one_line(exc)}") from None
     # Our checks on the raw data first, so that Pyomo never reports a problem itself.
     _instance_from_data(
@@ -334,6 +361,12 @@ def _parse(text: str, where: str) -> list[list[Any]]:
     if not commands:
         raise InstanceError(where, "file", "no 'set' or 'param' statements (empty or all comments)")
     return commands
+
+
+_SHAPE = re.compile(
+    r"Parameter '(?P<name>[^']+)' defined with '(?P<dim>\d+)' dimensions, "
+    r"but data has '(?P<count>\d+)' values"
+)
 
 
 def _lenient_data(where: str) -> dict[str, Any] | None:
@@ -474,7 +507,10 @@ def _members(data: Mapping[str, Any], name: str, where: str, what: str) -> tuple
 
 def _scalar(data: Mapping[str, Any], name: str, where: str) -> float:
     if name not in data:
-        raise InstanceError(where, name, f"missing (e.g. 'param {name} := 0.25 ;')")
+        example = {"base_quality": 1, "scale_constraint": 1}.get(name, 0.25)
+        if name.startswith("cost_"):
+            example = 0.125
+        raise InstanceError(where, name, f"missing (e.g. 'param {name} := {example} ;')")
     raw = data[name]
     if set(raw) != {None}:
         raise InstanceError(
