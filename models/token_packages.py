@@ -1,7 +1,7 @@
 """Token Packages (only token totals are contractible), for ``pyomo solve``.
 
     pyomo solve models/token_packages.py instances/paper_vs_10x10.dat \
-        --solver=cyipopt_direct --solver-options="tol=1e-10 bound_relax_factor=0"
+        --solver=cyipopt_direct --solver-options="tol=1e-9 acceptable_tol=1e-9 bound_relax_factor=0"
 
 Prints the verified menu and the expected profit after the solve.
 """

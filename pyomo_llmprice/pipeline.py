@@ -244,7 +244,11 @@ def read_menu(
         converged = False
     prec = arrays["precision"]
     scale = max(1.0, float(np.abs(prec).max(initial=0.0)))
-    served = prec.sum(axis=1) > SNAP_TOLERANCE * scale
+    # Null bundle = negligible value to the type it is written for. (Precision alone
+    # misses excluded types with a small value coefficient: on value-scale grids the
+    # solve leaves w*s = 0.0225 types ~2e-6 of precision, worth ~4e-8 to them.)
+    gross = block.own_value(prec)
+    served = gross > SNAP_TOLERANCE * max(1.0, float(np.abs(gross).max(initial=0.0)))
     for key in ("precision", "input_factor", "output_factor"):
         arrays[key][~served] = 0.0
     arrays["finetune"][~served] = 0.0
