@@ -9,6 +9,7 @@ the previous primal and dual point, and stop when no pair is violated.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ import pyomo.environ as pyo
 from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import SolutionStatus
 
-__all__ = ["GenerationLog", "solve_with_generation", "violated_pairs"]
+__all__ = ["GenerationLog", "solve_once", "solve_with_generation", "violated_pairs"]
 
 #: Ipopt options for the warm-started re-solves
 WARM_START_OPTIONS = {
@@ -35,25 +36,58 @@ class GenerationLog:
     rounds: int
     constraints_added: int
     final_pairs: int
-    final_violation: float
+    final_violation: float  # worst IC gain at the last solved point (before adding pairs)
     iterations: int
 
 
 def violated_pairs(
-    values: np.ndarray, payment: np.ndarray, tol: float, per_type: int = 3
-) -> list[tuple[int, int]]:
-    """The `per_type` worst violated (type, bundle) pairs of each type, as indices."""
-    util = values - payment[None, :]
-    own = np.diag(util).copy()
-    gain = util - own[:, None]
-    np.fill_diagonal(gain, -np.inf)
+    value_rows: Callable[[slice], np.ndarray],
+    payment: np.ndarray,
+    tol: float,
+    per_type: int = 3,
+    chunk: int = 2048,
+) -> tuple[list[tuple[int, int]], float]:
+    """The `per_type` worst violated (type, bundle) pairs of each type, and the worst gain.
+
+    `value_rows(rows)` gives the values of every bundle to those types (as in
+    :func:`pyomo_llmprice.verify.verify_menu`); rows go in chunks, so memory stays
+    linear in N.
+    """
+    n = len(payment)
     out: list[tuple[int, int]] = []
-    rows = np.nonzero(gain.max(axis=1) > tol)[0]
-    for i in rows:
-        k = min(per_type, gain.shape[1] - 1)
-        cand = np.argpartition(-gain[i], k - 1)[:k]
-        out += [(int(i), int(j)) for j in cand if gain[i, j] > tol]
-    return out
+    worst = 0.0
+    for start in range(0, n, chunk):
+        rows = np.arange(start, min(n, start + chunk))
+        util = value_rows(slice(rows[0], rows[-1] + 1)) - payment[None, :]
+        gain = util - util[np.arange(len(rows)), rows][:, None]
+        gain[np.arange(len(rows)), rows] = -np.inf
+        worst = max(worst, float(gain.max(initial=0.0)))
+        k = min(per_type, n - 1)
+        for a in np.nonzero(gain.max(axis=1) > tol)[0]:
+            cand = np.argpartition(-gain[a], k - 1)[:k]
+            out += [(int(rows[a]), int(j)) for j in cand if gain[a, j] > tol]
+    return out, worst
+
+
+def solve_once(
+    opt: Any,
+    model: Any,
+    options: dict[str, Any],
+    tee: bool = False,
+    time_limit: float | None = None,
+    warm: bool = False,
+) -> Any:
+    """One solve that never raises on a non-optimal end and loads nothing by itself."""
+    kwds: dict[str, Any] = {"warm_start_multipliers": True} if warm else {}
+    return opt.solve(
+        model,
+        tee=tee,
+        load_solutions=False,
+        raise_exception_on_nonoptimal_result=False,
+        solver_options=options,
+        time_limit=time_limit,
+        **kwds,
+    )
 
 
 def solve_with_generation(
@@ -73,37 +107,24 @@ def solve_with_generation(
         if model.component(name) is None:
             model.add_component(name, pyo.Suffix(direction=pyo.Suffix.IMPORT))
     opt = SolverFactory(solver)
-    added = 0
-    iterations = 0
-    results = None
+    warm_options = {**WARM_START_OPTIONS, **options}
+    added = iterations = 0
+    worst = float("nan")
     for rnd in range(1, max_rounds + 1):
-        opts = dict(options)
         warm = rnd > 1
-        if warm:
-            opts.update({k: v for k, v in WARM_START_OPTIONS.items() if k not in options})
-        results = opt.solve(
-            model,
-            tee=tee,
-            load_solutions=False,
-            raise_exception_on_nonoptimal_result=False,
-            solver_options=opts,
-            time_limit=time_limit,
-            warm_start_multipliers=warm,
-        )
+        results = solve_once(opt, model, warm_options if warm else options, tee, time_limit, warm)
         iterations += results.iteration_count or 0
         if results.solution_status == SolutionStatus.noSolution:
             break
         results.solution_loader.load_vars()
         results.solution_loader.load_import_suffixes()
         arrays = block.menu_arrays()
-        values = block.value_matrix(arrays["precision"])
-        scale = max(1.0, float(np.abs(arrays["payment"]).max(initial=0.0)))
-        pairs = violated_pairs(values, arrays["payment"], tol * scale, per_type)
+        prec, payment = arrays["precision"], arrays["payment"]
+        scale = max(1.0, float(np.abs(payment).max(initial=0.0)))
+        pairs, worst = violated_pairs(
+            lambda rows, p=prec: block.value_matrix(p, rows), payment, tol * scale, per_type
+        )
         if not pairs:
             break
         added += block.add_incentive_pairs([(labels[i], labels[k]) for i, k in pairs])
-    arrays = block.menu_arrays()
-    values = block.value_matrix(arrays["precision"])
-    util = values - arrays["payment"][None, :]
-    worst = float((util.max(axis=1) - np.diag(util)).max(initial=0.0))
     return results, GenerationLog(rnd, added, len(block.ic_pairs), worst, iterations)

@@ -19,7 +19,7 @@ from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondi
 
 from pyomo_llmprice.blocks import TokenAllocations, TokenPackages
 from pyomo_llmprice.blocks.menu import ScreeningMenuData
-from pyomo_llmprice.generation import GenerationLog, solve_with_generation
+from pyomo_llmprice.generation import GenerationLog, solve_once, solve_with_generation
 from pyomo_llmprice.io import Instance, check_setting, read_instance
 from pyomo_llmprice.tariffs import fixed_fee, implied_markup
 from pyomo_llmprice.verify import Verification, verify_menu
@@ -185,14 +185,7 @@ def solve_model(
     if model.menu.ic_set == "generated":
         results, generation = solve_with_generation(model, solver, opts, tee, time_limit)
     else:
-        results = SolverFactory(solver).solve(
-            model,
-            tee=tee,
-            load_solutions=False,
-            raise_exception_on_nonoptimal_result=False,
-            solver_options=opts,
-            time_limit=time_limit,
-        )
+        results = solve_once(SolverFactory(solver), model, opts, tee, time_limit)
     converged = (
         results.termination_condition == TerminationCondition.convergenceCriteriaSatisfied
         and results.solution_status == SolutionStatus.optimal
