@@ -96,6 +96,7 @@ class ScreeningMenuData(BlockData):
 
     # -- construction -------------------------------------------------------------
     def _resolve_instance(self) -> Any:
+        """The configured instance (made once from the model if given as a callable)."""
         inst = self.config.instance
         if inst is None:
             raise ValueError(f"block {self.name}: the 'instance' option is required")
@@ -103,10 +104,12 @@ class ScreeningMenuData(BlockData):
 
         if not isinstance(inst, Instance):
             inst = inst(self.model())
+        self.instance = inst
         return inst
 
     def _build_menu(self) -> None:
-        self.instance = inst = self._resolve_instance()
+        """Components of the menu; the environment's build() resolved the instance."""
+        inst = self.instance
         tech: Technology = inst.technology
         self.technology = tech
         labels = list(inst.types.labels)
@@ -309,18 +312,6 @@ class ScreeningMenuData(BlockData):
             ),
             "finetune_tokens": arrays["finetune"].copy(),
         }
-
-    def initialize_from(self, arrays: dict[str, np.ndarray]) -> None:
-        """Set the variables from menu arrays (a warm start, e.g. from theory)."""
-        labels = list(self.types)
-        goods = list(self.goods_set)
-        for a, k in enumerate(labels):
-            self.finetune[k].set_value(float(arrays["finetune"][a]))
-            self.payment[k].set_value(float(arrays["payment"][a]))
-            for b, g in enumerate(goods):
-                self.precision[k, g].set_value(float(arrays["precision"][a, b]))
-                self.input_factor[k, g].set_value(float(arrays["input_factor"][a, b]))
-                self.output_factor[k, g].set_value(float(arrays["output_factor"][a, b]))
 
 
 def _neighbour_pairs(points: np.ndarray, k: int = 4) -> list[tuple[int, int]]:
