@@ -40,8 +40,6 @@ class CasadiIpopt(CyIpoptDirect):
         x, f, g = ev.casadi_problem()
         opts = {"ipopt." + k: v for k, v in effective_options(config, ev).items()}
         opts.setdefault("ipopt.sb", "yes")
-        if config.time_limit is not None:
-            opts["ipopt.max_wall_time"] = max(float(config.time_limit), 1e-3)
         opts["error_on_fail"] = False
         args: dict[str, Any] = {
             "x0": ev.x0,

@@ -240,8 +240,6 @@ class CyIpoptDirect(SolverBase):
         log = io.StringIO()
         with capture_output(TeeStream(log, *config.tee), capture_fd=True):
             # inside the capture: Ipopt prints its complaints about refused types
-            if config.time_limit is not None:
-                set_ipopt_option(problem, "max_wall_time", max(float(config.time_limit), 1e-3))
             for name, val in effective_options(config, ev).items():
                 set_ipopt_option(problem, name, val)
             lagrange, zl, zu = self._warm_start(model, ev, config, problem)
@@ -321,8 +319,11 @@ def objective_scaling(ev: NLPEvaluator) -> float | None:
 
 
 def effective_options(config: CyIpoptConfig, ev: NLPEvaluator) -> dict[str, Any]:
-    """Ipopt options: the user's, plus ``obj_scaling_factor`` from the model's suffix."""
+    """Ipopt options: the user's, ``max_wall_time`` from ``time_limit``, and
+    ``obj_scaling_factor`` from the model's suffix (both interfaces use this)."""
     opts = normalize_options(config.solver_options)
+    if config.time_limit is not None:
+        opts["max_wall_time"] = max(float(config.time_limit), 1e-3)
     scale = objective_scaling(ev)
     if scale is not None:
         opts.setdefault("obj_scaling_factor", scale)
