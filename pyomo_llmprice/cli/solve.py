@@ -1,0 +1,50 @@
+"""``llmprice solve``: solve an instance and print the verified menu."""
+
+from __future__ import annotations
+
+import argparse
+
+from pyomo_llmprice.cli._common import exit_code
+
+HELP = "solve an instance and print the verified menu"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("instance", help="a .dat instance file (see README)")
+    parser.add_argument("--setting", choices=["packages", "allocations"], default="packages")
+    parser.add_argument("--solver", default="cyipopt_direct")
+    parser.add_argument(
+        "--ic", choices=["auto", "adjacent", "all_pairs", "generated"], default="auto"
+    )
+    parser.add_argument("--json", metavar="PATH", help="write the result as JSON")
+    parser.add_argument("--csv", metavar="PATH", help="write the menu table as CSV")
+    parser.add_argument("--tee", action="store_true", help="stream Ipopt's log")
+    parser.add_argument("--time-limit", type=float, default=None, metavar="SECONDS")
+    parser.add_argument(
+        "--solver-options",
+        default="",
+        metavar="'NAME=VALUE ...'",
+        help="Ipopt options, e.g. 'max_iter=500 tol=1e-9'",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from pyomo_llmprice.io import read_instance
+    from pyomo_llmprice.pipeline import build_model, solve_model
+    from pyomo_llmprice.solvers.config import parse_option_string
+
+    instance = read_instance(args.instance)
+    model = build_model(instance, args.setting, args.ic)
+    result = solve_model(
+        model,
+        solver=args.solver,
+        options=parse_option_string(args.solver_options),
+        tee=args.tee,
+        time_limit=args.time_limit,
+    )
+    print(result.report())
+    if args.json:
+        result.to_json(args.json)
+    if args.csv:
+        result.to_csv(args.csv)
+    return exit_code(result.status)
