@@ -1,0 +1,40 @@
+"""Errors that are the user's to fix, kept apart from the package's own bugs.
+
+The command line prints a :class:`UserInputError` as one line and exits 2; any
+other exception is a bug and is reported as an internal error with its
+traceback. Each class subclasses :class:`ValueError`, so ``except ValueError``
+in existing user code keeps working. (:class:`pyomo_llmprice.io.InstanceError`,
+a bad instance file, is the other user error the command line knows.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["SolverOptionError", "UnknownSolverError", "UserInputError"]
+
+
+class UserInputError(ValueError):
+    """Something the user asked for cannot be done as asked; the message says what."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))  # always one line
+
+
+class SolverOptionError(UserInputError):
+    """A solver option that is malformed (``max_iter`` without ``=``) or refused."""
+
+
+class UnknownSolverError(UserInputError):
+    """A solver name that no Pyomo solver factory knows."""
+
+    def __init__(
+        self, name: str, available: Iterable[str], unavailable: Iterable[str] = ()
+    ) -> None:
+        self.name = name
+        self.available = tuple(available)
+        self.unavailable = tuple(unavailable)
+        message = f"unknown solver {name!r}; available: {', '.join(self.available) or 'none'}"
+        if self.unavailable:
+            message += f" (known but not usable here: {', '.join(self.unavailable)})"
+        super().__init__(message)
