@@ -38,3 +38,6 @@ class UnknownSolverError(UserInputError):
         if self.unavailable:
             message += f" (known but not usable here: {', '.join(self.unavailable)})"
         super().__init__(message)
+
+    def __reduce__(self) -> tuple:  # picklable across processes (parallel studies)
+        return (type(self), (self.name, self.available, self.unavailable))
