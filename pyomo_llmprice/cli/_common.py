@@ -1,17 +1,84 @@
-"""Exit codes shared by the subcommands."""
+"""Exit codes and error handling shared by the subcommands.
+
+Scripts test the exit code, so every status has its own:
+
+====  ======================================================================
+code  meaning
+====  ======================================================================
+0     ``optimal``: converged and verified on all IC/IR pairs
+1     internal error: a bug in pyomo_llmprice (traceback printed; please report)
+2     bad input: instance file, option, solver name (one line, no traceback)
+3     ``not_converged``: restoration failure, step too small, acceptable level only
+4     ``verification_failed``: converged, but an IC or IR constraint is violated
+5     ``iteration_limit``
+6     ``time_limit``
+7     ``infeasible``
+8     ``evaluation_error``: NaN or Inf in a function or derivative
+9     ``solver_unavailable``: the solver is known but cannot run here
+====  ======================================================================
+
+Subcommands raise :class:`pyomo_llmprice.errors.UserInputError` (or
+:class:`pyomo_llmprice.io.InstanceError`) for user mistakes; anything else
+that escapes them is an internal error.
+"""
 
 from __future__ import annotations
 
-__all__ = ["EXIT_INPUT", "EXIT_NOT_CONVERGED", "EXIT_OK", "EXIT_UNVERIFIED", "exit_code"]
+import argparse
+import math
 
-EXIT_OK, EXIT_INPUT, EXIT_NOT_CONVERGED, EXIT_UNVERIFIED = 0, 2, 3, 4
-_EXIT_OF_STATUS = {
+__all__ = [
+    "EXIT_CODES",
+    "EXIT_INPUT",
+    "EXIT_INTERNAL",
+    "EXIT_NOT_CONVERGED",
+    "EXIT_OK",
+    "EXIT_UNVERIFIED",
+    "exit_code",
+    "is_user_error",
+    "positive_seconds",
+]
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_NOT_CONVERGED, EXIT_UNVERIFIED = 0, 1, 2, 3, 4
+
+#: status -> exit code (the table above)
+EXIT_CODES: dict[str, int] = {
     "optimal": EXIT_OK,
     "not_converged": EXIT_NOT_CONVERGED,
     "verification_failed": EXIT_UNVERIFIED,
+    "iteration_limit": 5,
+    "time_limit": 6,
+    "infeasible": 7,
+    "evaluation_error": 8,
+    "solver_unavailable": 9,
 }
 
 
 def exit_code(status: str) -> int:
-    """The process exit code of a result status (unknown statuses count as not converged)."""
-    return _EXIT_OF_STATUS.get(status, EXIT_NOT_CONVERGED)
+    """The process exit code of a result status (an unknown status counts as not converged)."""
+    return EXIT_CODES.get(status, EXIT_NOT_CONVERGED)
+
+
+def is_user_error(err: BaseException) -> bool:
+    """Whether `err` is the user's to fix (one line, exit 2) rather than a bug.
+
+    Besides the package's user-input errors, an OSError that names a file (an
+    output path in a missing folder, a read-only file) is the user's.
+    """
+    from pyomo_llmprice.errors import UserInputError
+    from pyomo_llmprice.io import InstanceError
+
+    if isinstance(err, (UserInputError, InstanceError)):
+        return True
+    return isinstance(err, OSError) and err.filename is not None
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type of ``--time-limit``: a finite number of seconds above zero."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return seconds
