@@ -9,6 +9,7 @@ a bad instance file, is the other user error the command line knows.)
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 
 __all__ = ["SolverOptionError", "UnknownSolverError", "UserInputError"]
@@ -34,7 +35,10 @@ class UnknownSolverError(UserInputError):
         self.name = name
         self.available = tuple(available)
         self.unavailable = tuple(unavailable)
-        message = f"unknown solver {name!r}; available: {', '.join(self.available) or 'none'}"
+        close = difflib.get_close_matches(name, self.available, n=1, cutoff=0.5)
+        close = close or difflib.get_close_matches(name, self.unavailable, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        message = f"unknown solver {name!r}{hint}; available: {', '.join(self.available) or 'none'}"
         if self.unavailable:
             message += f" (known but not usable here: {', '.join(self.unavailable)})"
         super().__init__(message)

@@ -16,8 +16,15 @@ from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondi
 
 from pyomo_llmprice import plugins as _plugins  # noqa: F401  (registers our solvers)
 from pyomo_llmprice.errors import UnknownSolverError
+from pyomo_llmprice.solvers.status import IPOPT_STATUS
 
-__all__ = ["STATUSES", "available_solvers", "solver_or_error", "solver_outcome"]
+__all__ = [
+    "STATUSES",
+    "available_solvers",
+    "legacy_outcome",
+    "solver_or_error",
+    "solver_outcome",
+]
 
 TC = TerminationCondition
 
@@ -44,6 +51,8 @@ _IPOPT_CODES = {
     -2: "not_converged",  # Restoration_Failed: no proof of infeasibility
     -13: "evaluation_error",  # Invalid_Number_Detected
 }
+
+_CODE_OF_NAME = {row.name: code for code, row in IPOPT_STATUS.items()}
 
 _TERMINATION = {
     TC.iterationLimit: "iteration_limit",
@@ -72,6 +81,30 @@ def solver_outcome(results: Any) -> str:
     if code in _IPOPT_CODES:
         return _IPOPT_CODES[code]
     return _TERMINATION.get(term, "not_converged")
+
+
+def legacy_outcome(results: Any) -> str:
+    """The status of Pyomo's legacy ``SolverResults`` (``pyomo solve``, the legacy factory).
+
+    Our Ipopt interfaces put Ipopt's status name in ``results.solver.message``;
+    it decides where present, as in :func:`solver_outcome`.
+    """
+    from pyomo.opt import TerminationCondition as LegacyTC
+
+    solver = results.solver
+    code = _CODE_OF_NAME.get(getattr(solver, "message", None))
+    if code == 0:
+        return "optimal"
+    if code in _IPOPT_CODES:
+        return _IPOPT_CODES[code]
+    term = solver.termination_condition
+    if code is None and term in (LegacyTC.optimal, LegacyTC.locallyOptimal):
+        return "optimal"
+    return {
+        LegacyTC.maxIterations: "iteration_limit",
+        LegacyTC.maxTimeLimit: "time_limit",
+        LegacyTC.infeasible: "infeasible",
+    }.get(term, "not_converged")
 
 
 def _usable(name: str) -> bool:
