@@ -1,0 +1,457 @@
+"""Plan design: the seller's best menu of K two-part tariffs, and the uniform baselines.
+
+Buyers self-select plan and quantities, so a designed menu is incentive compatible by
+construction; it is re-checked by :func:`~pyomo_llmprice.tariffs.menu.best_response`.
+
+Method (plans priced at a common markup over cost, as the paper's two-part tariffs):
+for a fixed assignment of the types (sorted by theta) to K contiguous groups, the fees
+that keep the assignment are pinned by binding constraints (IR of the lowest served type,
+downward IC of the lowest type of each group: ``F_1 = g_1(theta_L1)``,
+``F_k = F_{k-1} + g_k(theta_Lk) - g_{k-1}(theta_Lk)`` with ``g_k(theta)`` the type's surplus
+before the fee on plan k), so realized profit is a smooth function of the K markups
+(closed-form demands), maximized by L-BFGS-B. Assignments are searched by a pattern
+search on the group boundaries scored by the profit of the exact best response, then the
+best is iterated to a fixed point (assignment -> markups -> best response -> assignment).
+Several starts (structure-based: contiguous equal-mass groups of the served types of the
+full menu, and seeded random boundaries) are tried; all are reported in ``starts``.
+Multiple local optima are expected; the best start is kept.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from scipy import optimize
+
+from pyomo_llmprice.io import Instance, read_instance
+from pyomo_llmprice.tariffs.buyers import BuyerModel, QuadraticGood, buyer_for
+from pyomo_llmprice.tariffs.menu import (
+    TariffMenu,
+    TariffOutcome,
+    TwoPartTariff,
+    _as_types,
+    _clean,
+    best_response,
+)
+from pyomo_llmprice.technology import Technology
+
+__all__ = ["DEVIATION_TOL", "PlanDesign", "design_plans", "linear_pricing"]
+
+FloatArray = NDArray[np.float64]
+
+#: a design passes its exact check when no type gains more than this (times the payment scale)
+DEVIATION_TOL = 1e-7
+
+#: markups searched in [MARKUP_BOUNDS]
+MARKUP_BOUNDS = (0.5, 1.0e4)
+
+
+@dataclass
+class PlanDesign:
+    """A designed menu of plans, its exact outcome and every start tried."""
+
+    kind: str  # "linear", "plans" or "full_menu_tangent"
+    K: int
+    menu: TariffMenu
+    outcome: TariffOutcome
+    status: str  # "optimal", or why not ("not_converged", "verification_failed")
+    starts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    instance: str = ""
+
+    @property
+    def profit(self) -> float:
+        return self.outcome.profit
+
+    def summary(self) -> dict[str, Any]:
+        return {"kind": self.kind, "K": self.K, "status": self.status, **self.outcome.summary()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON document: plans with their terms and buyers, aggregates, status."""
+        plans = []
+        table = self.outcome.plan_table()
+        for k, plan in enumerate(self.menu.plans):
+            row = table.iloc[k] if len(table) else None
+            plans.append(
+                {
+                    **plan.to_dict(),
+                    "types": [] if row is None else list(row["types"]),
+                    "mass": _clean(float(row["mass"])) if row is not None else 0.0,
+                }
+            )
+        out = self.outcome
+        return {
+            "instance": self.instance,
+            "kind": self.kind,
+            "K": self.K,
+            "status": self.status,
+            "plans": plans,
+            "profit": _clean(out.profit),
+            "revenue": _clean(out.revenue),
+            "cost": _clean(float(out.prob @ out.cost)),
+            "consumer_surplus": _clean(out.consumer_surplus),
+            "welfare": _clean(out.welfare),
+            "max_deviation_gain": _clean(out.max_deviation_gain),
+            "excluded": [lab for lab, c in zip(out.labels, out.choice, strict=True) if c < 0],
+        }
+
+
+# --------------------------------------------------------------------------------------
+# The profit of a fixed assignment, as a function of the markups
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Problem:
+    """Sorted types, the buyer model and unit costs (internal)."""
+
+    theta: FloatArray  # sorted increasing
+    prob: FloatArray
+    buyer: BuyerModel
+    unit_costs: FloatArray
+
+    def surplus(self, theta: FloatArray, markup: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Surplus before the fee, and the seller's token margin, of each (theta, markup) pair."""
+        prices = markup[:, None] * self.unit_costs[None, :]
+        tokens, gross = self.buyer.demand(theta, prices)
+        spend = np.einsum("ij,ij->i", tokens, prices)
+        cost = self.buyer.cost(tokens)
+        return gross - spend, spend - cost
+
+    def fees_and_profit(
+        self, bounds: NDArray[np.intp], markup: FloatArray
+    ) -> tuple[FloatArray, float, FloatArray]:
+        """Fees pinned by binding IR/downward IC, expected profit, each type's surplus."""
+        k = len(markup)
+        n = self.theta.size
+        group = np.full(n, -1)
+        for j in range(k):
+            group[bounds[j] : bounds[j + 1]] = j
+        served = group >= 0
+        lows = bounds[:k]
+        # own-plan pairs for the served, plus each group's lowest type on the plan below
+        th = np.concatenate([self.theta[served], self.theta[lows[1:]]])
+        mk = np.concatenate([markup[group[served]], markup[: k - 1]])
+        surplus, margin = self.surplus(th, mk)
+        own_surplus = np.zeros(n)
+        own_margin = np.zeros(n)
+        own_surplus[served] = surplus[: served.sum()]
+        own_margin[served] = margin[: served.sum()]
+        below = surplus[served.sum() :]
+        fees = np.empty(k)
+        fees[0] = own_surplus[lows[0]]
+        for j in range(1, k):
+            fees[j] = fees[j - 1] + own_surplus[lows[j]] - below[j - 1]
+        fee_of = np.where(served, fees[np.maximum(group, 0)], 0.0)
+        profit = float(self.prob @ np.where(served, fee_of + own_margin, 0.0))
+        return fees, profit, np.where(served, own_surplus - fee_of, 0.0)
+
+    def optimize_markups(
+        self, bounds: NDArray[np.intp], start: FloatArray
+    ) -> tuple[FloatArray, FloatArray, float, bool]:
+        """Best markups for a fixed assignment (L-BFGS-B on log markups)."""
+        lo, hi = math.log(MARKUP_BOUNDS[0]), math.log(MARKUP_BOUNDS[1])
+        scale = max(1e-12, float(self.prob @ self.theta))
+
+        def objective(v: FloatArray) -> float:
+            return -self.fees_and_profit(bounds, np.exp(v))[1] / scale
+
+        x0 = np.clip(np.log(np.maximum(start, 1e-12)), lo, hi)
+        res = optimize.minimize(
+            objective,
+            x0,
+            method="L-BFGS-B",
+            bounds=[(lo, hi)] * len(x0),
+            options={"ftol": 1e-13, "gtol": 1e-9, "maxiter": 300},
+        )
+        markup = np.exp(res.x)
+        fees, profit, _ = self.fees_and_profit(bounds, markup)
+        return markup, fees, profit, bool(res.success)
+
+
+def _menu(
+    markup: FloatArray, fees: FloatArray, technology: Technology | QuadraticGood
+) -> list[TwoPartTariff]:
+    width = len(str(len(markup)))
+    return [
+        TwoPartTariff.from_markup(f"plan{j + 1:0{width}d}", float(f), float(m), technology)
+        for j, (f, m) in enumerate(zip(fees, markup, strict=True))
+    ]
+
+
+def _bounds_from_choice(choice: NDArray[np.intp], k: int) -> NDArray[np.intp] | None:
+    """Boundaries of contiguous groups read off a best response (None if not contiguous)."""
+    n = choice.size
+    used = [j for j in range(k) if np.any(choice == j)]
+    if not used:
+        return None
+    # relabel used plans in increasing order of their lowest buyer
+    firsts = sorted((int(np.flatnonzero(choice == j)[0]), j) for j in used)
+    bounds = [first for first, _ in firsts] + [n]
+    expected = np.full(n, -1)
+    for pos, (_, _) in enumerate(firsts):
+        expected[bounds[pos] : bounds[pos + 1]] = pos
+    relabel = {j: pos for pos, (_, j) in enumerate(firsts)}
+    actual = np.array([relabel.get(int(c), -1) for c in choice])
+    if not np.array_equal(actual, expected):
+        return None
+    return np.asarray(bounds, dtype=np.intp)
+
+
+@dataclass
+class _Candidate:
+    bounds: NDArray[np.intp]
+    markup: FloatArray
+    fees: FloatArray
+    model_profit: float
+    exact_profit: float
+    converged: bool
+
+
+class _Search:
+    """Pattern search over group boundaries, each scored by the exact best response."""
+
+    def __init__(self, problem: _Problem, technology: Technology | QuadraticGood) -> None:
+        self.p = problem
+        self.technology = technology
+        self.cache: dict[tuple[int, ...], _Candidate] = {}
+
+    def evaluate(self, bounds: NDArray[np.intp], start: FloatArray) -> _Candidate:
+        key = tuple(int(b) for b in bounds)
+        if key in self.cache:
+            return self.cache[key]
+        markup, fees, model_profit, ok = self.p.optimize_markups(bounds, start)
+        menu = TariffMenu(_menu(markup, fees, self.technology), self.technology)
+        out = best_response(self.p.theta, menu, prob=self.p.prob, buyer=self.p.buyer)
+        cand = _Candidate(bounds.copy(), markup, fees, model_profit, out.profit, ok)
+        self.cache[key] = cand
+        return cand
+
+    def run(self, bounds: NDArray[np.intp], start: FloatArray) -> tuple[_Candidate, int]:
+        n = self.p.theta.size
+        best = self.evaluate(bounds, start)
+        step = max(1, n // 8)
+        evaluations = 1
+        while True:
+            improved = True
+            while improved:
+                improved = False
+                for j in range(len(best.bounds) - 1):  # the last bound is always n
+                    for delta in (-step, step):
+                        trial = best.bounds.copy()
+                        trial[j] += delta
+                        if trial[j] < 0 or np.any(np.diff(trial) <= 0) or trial[-1] != n:
+                            continue
+                        cand = self.evaluate(trial, best.markup)
+                        evaluations += 1
+                        if cand.exact_profit > best.exact_profit + 1e-15:
+                            best, improved = cand, True
+            if step == 1:
+                break
+            step = max(1, step // 2)
+        return best, evaluations
+
+    def fixed_point(self, cand: _Candidate, k: int, rounds: int = 20) -> _Candidate:
+        """Re-optimize on the assignment buyers actually choose until it stops changing."""
+        for _ in range(rounds):
+            menu = TariffMenu(_menu(cand.markup, cand.fees, self.technology), self.technology)
+            out = best_response(self.p.theta, menu, prob=self.p.prob, buyer=self.p.buyer)
+            bounds = _bounds_from_choice(out.choice, k)
+            if bounds is None or np.array_equal(bounds, cand.bounds):
+                return cand
+            used = sorted({int(c) for c in out.choice if c >= 0})
+            start = cand.markup[used] if len(used) == len(bounds) - 1 else cand.markup
+            nxt = self.evaluate(bounds, start[: len(bounds) - 1])
+            if nxt.exact_profit < cand.exact_profit - 1e-12:
+                return cand
+            cand = nxt
+        return cand
+
+
+def _problem(
+    types: Instance | str | Path | tuple[ArrayLike, ArrayLike],
+    technology: Technology | QuadraticGood | None,
+    buyer: BuyerModel | None,
+) -> tuple[_Problem, NDArray[np.intp], list[str], Technology | QuadraticGood, str]:
+    theta, prob, labels, inst_tech = _as_types(types)
+    tech = technology if technology is not None else inst_tech
+    if tech is None:
+        raise ValueError("plan design needs a technology (pass technology=...)")
+    model = buyer_for(tech) if buyer is None else buyer
+    costs = np.asarray(model.unit_costs, float)
+    if not costs[0] > 0:
+        raise ValueError("markup plans need a positive unit cost of the first token class")
+    order = np.argsort(theta, kind="stable")
+    keep = prob[order] > 0
+    order = order[keep]
+    name = types.name if isinstance(types, Instance) else ""
+    return _Problem(theta[order], prob[order], model, costs), order, labels, tech, name
+
+
+def _finish(
+    kind: str,
+    k: int,
+    cand: _Candidate,
+    problem: _Problem,
+    types: Any,
+    tech: Technology | QuadraticGood,
+    buyer: BuyerModel | None,
+    starts: pd.DataFrame,
+    name: str,
+    order: NDArray[np.intp],
+) -> PlanDesign:
+    """The designed menu, its intended assignment and the exact check on the full type set."""
+    theta, prob, labels, _ = _as_types(types)
+    fees, _, own_util = problem.fees_and_profit(cand.bounds, cand.markup)
+    n_sorted = problem.theta.size
+    group = np.full(n_sorted, -1)
+    for j in range(len(cand.markup)):
+        group[cand.bounds[j] : cand.bounds[j + 1]] = j
+    intended = np.full(theta.size, -1, dtype=np.intp)
+    intended[order] = group
+    intended_util = np.zeros(theta.size)
+    intended_util[order] = own_util
+    # zero-probability types are not designed for: they simply best-respond
+    free = np.ones(theta.size, bool)
+    free[order] = False
+    menu = TariffMenu(_menu(cand.markup, fees, tech), tech, intended, intended_util)
+    out = best_response(theta, menu, tech, prob, labels, buyer=problem.buyer)
+    if free.any():
+        out.deviation_gain[free] = 0.0
+    scale = max(1.0, float(np.abs(out.payment).max(initial=0.0)))
+    if not cand.converged:
+        status = "not_converged"
+    elif not out.max_deviation_gain <= DEVIATION_TOL * scale:
+        status = "verification_failed"
+    else:
+        status = "optimal"
+    return PlanDesign(kind, k, menu, out, status, starts, name)
+
+
+def linear_pricing(
+    types: Instance | str | Path | tuple[ArrayLike, ArrayLike],
+    technology: Technology | QuadraticGood | None = None,
+    buyer: BuyerModel | None = None,
+    grid: int = 200,
+) -> PlanDesign:
+    """The best single per-token markup on cost for every class, no fee (uniform pricing).
+
+    Profit is one-dimensional in the markup: a log-spaced grid on ``MARKUP_BOUNDS`` then a
+    bounded Brent refinement around the best grid point (``starts`` lists the grid).
+    """
+    if isinstance(types, (str, Path)):
+        types = read_instance(types)
+    problem, _, _, tech, name = _problem(types, technology, buyer)
+
+    def profit(m: float) -> float:
+        _, margin = problem.surplus(problem.theta, np.full(problem.theta.size, m))
+        return float(problem.prob @ margin)
+
+    ms = np.geomspace(1.0, MARKUP_BOUNDS[1] / 10, grid)
+    values = np.array([profit(m) for m in ms])
+    i = int(np.argmax(values))
+    lo, hi = ms[max(i - 1, 0)], ms[min(i + 1, grid - 1)]
+    res = optimize.minimize_scalar(
+        lambda m: -profit(m), bounds=(lo, hi), method="bounded", options={"xatol": 1e-12}
+    )
+    m = float(res.x) if -res.fun >= values[i] else float(ms[i])
+    starts = pd.DataFrame({"markup": ms, "profit": values, "best": np.arange(grid) == i})
+    bounds = np.array([0, problem.theta.size], dtype=np.intp)
+    cand = _Candidate(bounds, np.array([m]), np.zeros(1), profit(m), profit(m), bool(res.success))
+    theta, prob, labels, _ = _as_types(types)
+    menu = TariffMenu(_menu(np.array([m]), np.zeros(1), tech), tech)
+    menu.intended_choice = np.zeros(theta.size, dtype=np.intp)
+    out = best_response(theta, menu, tech, prob, labels, buyer=problem.buyer)
+    # with no fee every type with positive theta buys: the intended choice is plan 1
+    menu.intended_utility = out.rent.copy()
+    out.deviation_gain = np.zeros(theta.size)
+    status = "optimal" if cand.converged else "not_converged"
+    return PlanDesign("linear", 1, menu, out, status, starts, name)
+
+
+def _random_bounds(rng: np.random.Generator, n: int, k: int) -> NDArray[np.intp]:
+    cuts = np.sort(rng.choice(np.arange(n), size=k, replace=False))
+    return np.append(cuts, n).astype(np.intp)
+
+
+def _equal_mass_bounds(prob: FloatArray, first: int, k: int) -> NDArray[np.intp]:
+    n = prob.size
+    mass = np.cumsum(prob[first:]) / prob[first:].sum()
+    cuts = [first] + [first + int(np.searchsorted(mass, q)) for q in np.arange(1, k) / k]
+    bounds = np.append(np.array(cuts), n)
+    # make strictly increasing (small type sets)
+    for j in range(1, bounds.size):
+        bounds[j] = max(bounds[j], bounds[j - 1] + 1)
+    if bounds[-1] != n or bounds[-2] >= n:
+        bounds = np.append(np.arange(n - k, n), n)
+    return bounds.astype(np.intp)
+
+
+def design_plans(
+    types: Instance | str | Path | tuple[ArrayLike, ArrayLike],
+    plans: int,
+    starts: int = 4,
+    seed: int = 0,
+    technology: Technology | QuadraticGood | None = None,
+    buyer: BuyerModel | None = None,
+    served_from: ArrayLike | None = None,
+) -> PlanDesign:
+    """The seller's best menu of ``plans`` two-part tariffs (common markup per plan).
+
+    ``types`` is an instance (or its path) or ``(theta, prob)`` with ``technology``.
+    Starts: contiguous equal-mass groups of the served types (``served_from``: a boolean
+    mask, e.g. the full menu's ``served`` column; default the types with theta above the
+    linear-pricing median buyer), the same groups of all types, then ``starts`` seeded
+    random boundaries. Deterministic for a given seed.
+    """
+    k = int(plans)
+    if k < 1:
+        raise ValueError(f"plans must be a positive integer, got {plans}")
+    if isinstance(types, (str, Path)):
+        types = read_instance(types)
+    problem, order, _, tech, name = _problem(types, technology, buyer)
+    n = problem.theta.size
+    if n < k:
+        raise ValueError(f"{k} plans need at least {k} types with positive probability, got {n}")
+    search = _Search(problem, tech)
+    inits: list[tuple[str, NDArray[np.intp]]] = []
+    if served_from is not None:
+        mask = np.asarray(served_from, bool)[order]
+        first = int(np.argmax(mask)) if mask.any() else 0
+        inits.append(("full_menu_groups", _equal_mass_bounds(problem.prob, min(first, n - k), k)))
+    else:
+        half = int(np.searchsorted(np.cumsum(problem.prob), 0.5))
+        inits.append(("upper_half_groups", _equal_mass_bounds(problem.prob, min(half, n - k), k)))
+    inits.append(("all_types_groups", _equal_mass_bounds(problem.prob, 0, k)))
+    rng = np.random.default_rng(seed)
+    inits += [(f"random_{r + 1}", _random_bounds(rng, n, k)) for r in range(starts)]
+    rows = []
+    best: _Candidate | None = None
+    best_row = -1
+    for label, bounds in inits:
+        start = np.geomspace(2.0, 1.05, k) if k > 1 else np.array([1.2])
+        cand, evaluations = search.run(bounds, start)
+        cand = search.fixed_point(cand, k)
+        rows.append(
+            {
+                "start": label,
+                "initial_bounds": [int(b) for b in bounds],
+                "final_bounds": [int(b) for b in cand.bounds],
+                "markups": [float(m) for m in cand.markup],
+                "fees": [float(f) for f in cand.fees],
+                "profit": cand.exact_profit,
+                "evaluations": evaluations,
+                "converged": cand.converged,
+            }
+        )
+        if best is None or cand.exact_profit > best.exact_profit + 1e-14:
+            best, best_row = cand, len(rows) - 1
+    assert best is not None
+    table = pd.DataFrame(rows)
+    table["best"] = np.arange(len(rows)) == best_row
+    return _finish("plans", k, best, problem, types, tech, buyer, table, name, order)

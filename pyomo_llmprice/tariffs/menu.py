@@ -1,0 +1,475 @@
+"""Menus of two-part tariffs and their exact check: every type faces the whole menu.
+
+A pricing page is a menu of two-part tariffs (fee plus per-token prices). The seller
+earns what buyers actually do with it: each type picks the plan and the quantities that
+maximize its own net utility, or buys nothing. :func:`best_response` computes that for
+all types x plans at once (numpy); :func:`tariff_menu_from_result` turns a solved,
+verified screening menu into its tangent two-part tariffs; :func:`evaluate_tariffs`
+reports the profit they really earn and each type's largest gain over its intended
+choice (the 1/N^2 gap of tangent tariffs on finite type sets, model.md section 3).
+
+Ties (a type indifferent, within ``tie_tol``, between options) go to the option the
+seller prefers (highest profit from that type), then to the lowest plan index, with
+"buy nothing" first: the mechanism-design convention, and deterministic.
+
+Token Allocations: a two-part tariff prices token *totals*, which is Token Packages; a
+per-task contract cannot be written as per-token prices, so menus are built from and
+evaluated in Token Packages only (a Token Allocations result is refused).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from pyomo_llmprice.io import Instance, read_instance
+from pyomo_llmprice.tariffs.buyers import BuyerModel, QuadraticGood, buyer_for
+from pyomo_llmprice.technology import CobbDouglas, Technology
+
+if TYPE_CHECKING:  # pipeline sits above this layer; only its result type is read
+    from pyomo_llmprice.pipeline import MenuResult
+
+__all__ = [
+    "TIE_TOL",
+    "TariffError",
+    "TariffMenu",
+    "TariffOutcome",
+    "TwoPartTariff",
+    "best_response",
+    "evaluate_tariffs",
+    "tariff_menu_from_result",
+]
+
+FloatArray = NDArray[np.float64]
+
+#: net utilities within this (times max(1, utility scale)) count as a tie
+TIE_TOL = 1e-9
+
+
+class TariffError(ValueError):
+    """A tariff request that cannot be honoured (non-optimal menu, wrong setting, ...)."""
+
+
+@dataclass(frozen=True)
+class TwoPartTariff:
+    """One plan: a fixed fee plus a per-token price for each class.
+
+    ``markup`` is the common price/cost ratio, NaN when prices are not proportional to cost.
+    """
+
+    name: str
+    fixed_fee: float
+    price_input: float
+    price_output: float
+    price_finetune: float
+    markup: float = math.nan
+
+    @classmethod
+    def from_markup(
+        cls, name: str, fixed_fee: float, markup: float, technology: Technology | QuadraticGood
+    ) -> TwoPartTariff:
+        """Every class priced at ``markup`` times its marginal cost (the paper's plans)."""
+        return cls(
+            name,
+            float(fixed_fee),
+            float(markup * technology.cost_input),
+            float(markup * technology.cost_output),
+            float(markup * technology.cost_finetune),
+            float(markup),
+        )
+
+    @property
+    def prices(self) -> FloatArray:
+        return np.array([self.price_input, self.price_output, self.price_finetune])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "fixed_fee": _clean(self.fixed_fee),
+            "price_input": _clean(self.price_input),
+            "price_output": _clean(self.price_output),
+            "price_finetune": _clean(self.price_finetune),
+            "markup": _clean(self.markup),
+        }
+
+
+def _clean(v: Any) -> Any:
+    """JSON-safe scalars: NaN/inf become None, numpy scalars plain Python."""
+    if isinstance(v, (float, np.floating)):
+        return None if not math.isfinite(float(v)) else float(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+@dataclass
+class TariffMenu:
+    """Plans offered side by side; buyers choose one or none.
+
+    ``intended_choice`` / ``intended_utility`` (per type, optional) record what a design
+    expects each type to do (plan index, -1 = nothing) and the net utility it expects it
+    to get; an evaluation reports every type's gain over that.
+    """
+
+    plans: list[TwoPartTariff]
+    technology: Technology | QuadraticGood
+    intended_choice: NDArray[np.intp] | None = None
+    intended_utility: FloatArray | None = None
+
+    def __len__(self) -> int:
+        return len(self.plans)
+
+    def fees(self) -> FloatArray:
+        return np.array([p.fixed_fee for p in self.plans], float)
+
+    def price_matrix(self) -> FloatArray:
+        """(K, 3) per-token prices of the plans."""
+        return np.array([p.prices for p in self.plans], float).reshape(len(self.plans), 3)
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            [vars(p) for p in self.plans],
+            columns=[
+                "name",
+                "fixed_fee",
+                "price_input",
+                "price_output",
+                "price_finetune",
+                "markup",
+            ],
+        )
+
+
+@dataclass
+class TariffOutcome:
+    """Every type's best response to a tariff menu, and what the seller earns from it."""
+
+    menu: TariffMenu
+    labels: list[str]
+    theta: FloatArray
+    prob: FloatArray
+    choice: NDArray[np.intp]  # plan index per type, -1 = buys nothing
+    input_tokens: FloatArray
+    output_tokens: FloatArray
+    finetune_tokens: FloatArray
+    gross_value: FloatArray
+    payment: FloatArray
+    rent: FloatArray
+    cost: FloatArray
+    deviation_gain: FloatArray  # best net utility minus the intended one (NaN: none intended)
+    intended: NDArray[np.intp] | None = None
+    aggregates: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def revenue(self) -> float:
+        return float(self.prob @ self.payment)
+
+    @property
+    def profit(self) -> float:
+        return float(self.prob @ (self.payment - self.cost))
+
+    @property
+    def consumer_surplus(self) -> float:
+        return float(self.prob @ self.rent)
+
+    @property
+    def welfare(self) -> float:
+        return self.profit + self.consumer_surplus
+
+    @property
+    def max_deviation_gain(self) -> float:
+        """Largest gain any type gets over its intended choice (NaN if none intended)."""
+        if self.deviation_gain.size == 0 or np.all(np.isnan(self.deviation_gain)):
+            return math.nan
+        return float(np.nanmax(np.maximum(self.deviation_gain, 0.0)))
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "profit": self.profit,
+            "revenue": self.revenue,
+            "consumer_surplus": self.consumer_surplus,
+            "welfare": self.welfare,
+            "max_deviation_gain": self.max_deviation_gain,
+        }
+
+    def table(self) -> pd.DataFrame:
+        """One row per type: its plan (name or ``None``), tokens, payment, rent."""
+        names = [self.menu.plans[k].name if k >= 0 else None for k in self.choice]
+        frame = pd.DataFrame(
+            {
+                "type": self.labels,
+                "prob": self.prob,
+                "theta": self.theta,
+                "plan": names,
+                "choice": self.choice,
+                "input_tokens": self.input_tokens,
+                "output_tokens": self.output_tokens,
+                "finetune_tokens": self.finetune_tokens,
+                "gross_value": self.gross_value,
+                "payment": self.payment,
+                "cost": self.cost,
+                "rent": self.rent,
+                "deviation_gain": self.deviation_gain,
+            }
+        )
+        if self.intended is not None:
+            frame.insert(5, "intended", self.intended)
+        return frame
+
+    def plan_table(self) -> pd.DataFrame:
+        """One row per plan: its terms, its buyers (labels), their mass and profit."""
+        rows = []
+        for k, plan in enumerate(self.menu.plans):
+            who = self.choice == k
+            mass = float(self.prob[who].sum())
+            rows.append(
+                {
+                    **vars(plan),
+                    "types": [self.labels[i] for i in np.flatnonzero(who)],
+                    "n_types": int(who.sum()),
+                    "mass": mass,
+                    "theta_min": float(self.theta[who].min()) if who.any() else math.nan,
+                    "theta_max": float(self.theta[who].max()) if who.any() else math.nan,
+                    "revenue": float(self.prob[who] @ self.payment[who]),
+                    "profit": float(self.prob[who] @ (self.payment[who] - self.cost[who])),
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def _as_types(
+    types: Instance | str | Path | tuple[ArrayLike, ArrayLike] | ArrayLike,
+    labels: Sequence[str] | None = None,
+) -> tuple[FloatArray, FloatArray, list[str], Technology | None]:
+    """theta, prob, labels (and the instance's technology) from any accepted description."""
+    if isinstance(types, (str, Path)):
+        types = read_instance(types)
+    if isinstance(types, Instance):
+        return (
+            np.asarray(types.theta, float),
+            np.asarray(types.types.prob, float),
+            list(types.types.labels),
+            types.technology,
+        )
+    if isinstance(types, tuple) and len(types) == 2:
+        theta = np.asarray(types[0], float).ravel()
+        prob = np.asarray(types[1], float).ravel()
+    else:
+        theta = np.asarray(types, float).ravel()
+        prob = np.full(theta.size, 1.0 / max(theta.size, 1))
+    if theta.shape != prob.shape:
+        raise ValueError(f"theta and prob differ in length ({theta.size} vs {prob.size})")
+    if np.any(prob < 0) or not np.all(np.isfinite(theta)):
+        raise ValueError("types need finite theta and nonnegative probabilities")
+    return theta, prob, _labels(labels, theta.size), None
+
+
+def _labels(labels: Sequence[str] | None, n: int) -> list[str]:
+    width = len(str(n))
+    return list(labels) if labels is not None else [f"t{i + 1:0{width}d}" for i in range(n)]
+
+
+def best_response(
+    theta: ArrayLike,
+    menu: TariffMenu,
+    technology: Technology | QuadraticGood | None = None,
+    prob: ArrayLike | None = None,
+    labels: Sequence[str] | None = None,
+    buyer: BuyerModel | None = None,
+    tie_tol: float = TIE_TOL,
+) -> TariffOutcome:
+    """Each type's best plan and quantities (or nothing) facing the whole menu.
+
+    ``technology`` defaults to the menu's; ``buyer`` overrides the buyer model (e.g. a
+    :class:`~pyomo_llmprice.tariffs.buyers.NumericalBuyer` for a check of the closed form).
+    """
+    tech = menu.technology if technology is None else technology
+    model = buyer_for(tech) if buyer is None else buyer
+    th = np.asarray(theta, float).ravel()
+    n, k = th.size, len(menu.plans)
+    pr = np.full(n, 1.0 / max(n, 1)) if prob is None else np.asarray(prob, float).ravel()
+    if pr.shape != th.shape:
+        raise ValueError(f"theta and prob differ in length ({th.size} vs {pr.size})")
+    names = _labels(labels, n)
+    fees = menu.fees()
+    prices = menu.price_matrix()
+    if k:
+        tokens, gross = model.demand(th[:, None], prices[None, :, :])  # (n, K, 3), (n, K)
+        spend = np.einsum("ikj,kj->ik", tokens, prices)
+        utility = gross - spend - fees[None, :]
+        seller = fees[None, :] + spend - model.cost(tokens)
+    else:
+        tokens = np.zeros((n, 0, 3))
+        gross = utility = seller = np.zeros((n, 0))
+    # Option 0 is "buy nothing" (utility 0, profit 0); options 1..K the plans.
+    util_all = np.concatenate([np.zeros((n, 1)), utility], axis=1)
+    profit_all = np.concatenate([np.zeros((n, 1)), seller], axis=1)
+    best_util = util_all.max(axis=1)
+    scale = np.maximum(1.0, np.abs(util_all).max(axis=1))
+    tied = util_all >= (best_util - tie_tol * scale)[:, None]
+    # argmax returns the first maximum: lowest option index among equally profitable ties
+    pick = np.argmax(np.where(tied, profit_all, -np.inf), axis=1)
+    choice = pick - 1
+    rows = np.arange(n)
+    bought = choice >= 0
+    safe = np.where(bought, choice, 0)
+    chosen_tokens = np.where(bought[:, None], tokens[rows, safe] if k else 0.0, 0.0)
+    chosen_gross = np.where(bought, gross[rows, safe] if k else 0.0, 0.0)
+    payment = np.zeros(n)
+    if k:
+        spent = np.einsum("ij,ij->i", chosen_tokens, prices[safe])
+        payment = np.where(bought, fees[safe] + spent, 0.0)
+    rent = chosen_gross - payment
+    cost = np.where(bought, model.cost(chosen_tokens), 0.0)
+    intended = menu.intended_choice
+    if menu.intended_utility is not None and len(menu.intended_utility) == n:
+        deviation = util_all[rows, pick] - np.asarray(menu.intended_utility, float)
+    else:
+        deviation = np.full(n, np.nan)
+    if intended is not None and len(intended) != n:
+        intended = None
+    return TariffOutcome(
+        menu=menu,
+        labels=names,
+        theta=th,
+        prob=pr,
+        choice=choice.astype(np.intp),
+        input_tokens=chosen_tokens[:, 0],
+        output_tokens=chosen_tokens[:, 1],
+        finetune_tokens=chosen_tokens[:, 2],
+        gross_value=chosen_gross,
+        payment=payment,
+        rent=rent,
+        cost=cost,
+        deviation_gain=deviation,
+        intended=None if intended is None else np.asarray(intended, np.intp),
+    )
+
+
+def evaluate_tariffs(
+    menu: TariffMenu,
+    types: Instance | str | Path | tuple[ArrayLike, ArrayLike] | ArrayLike,
+    technology: Technology | QuadraticGood | None = None,
+    buyer: BuyerModel | None = None,
+    tie_tol: float = TIE_TOL,
+) -> TariffOutcome:
+    """Let every type of ``types`` (an instance, a path, or ``(theta, prob)``) face ``menu``.
+
+    Under Token Packages a type's value of a package is ``theta X^a Y^b (b+Z)^g`` with its
+    CES index (tasks, value-scale) or its bare theta.
+    """
+    theta, prob, labels, inst_tech = _as_types(types)
+    tech = technology if technology is not None else menu.technology
+    if tech is None:
+        tech = inst_tech
+    return best_response(theta, menu, tech, prob, labels, buyer, tie_tol)
+
+
+def tangent_markup(theta: FloatArray, tokens: FloatArray, technology: Technology) -> FloatArray:
+    """Markup making each bundle the type's own best response to ``markup * cost`` prices.
+
+    Cobb-Douglas: ``alpha theta u / (c_x X)`` (Euler; the same for every class because the
+    mix is type-independent). Other precision functions: the marginal value of input
+    tokens over ``c_x`` by a central difference in log X.
+    """
+    x, y, z = tokens[:, 0], tokens[:, 1], tokens[:, 2]
+    out = np.full(theta.shape, np.nan)
+    ok = x > 0
+    prec = technology.precision
+    if isinstance(prec, CobbDouglas):
+        u = prec.precision_of_tokens(x[ok], y[ok], z[ok])
+        out[ok] = prec.alpha * theta[ok] * u / (technology.cost_input * x[ok])
+        return out
+    h = 1e-5
+    a_hi = prec.precision(*prec.factors(x[ok] * np.exp(h), y[ok]), z[ok])
+    a_lo = prec.precision(*prec.factors(x[ok] * np.exp(-h), y[ok]), z[ok])
+    marginal = theta[ok] * (np.asarray(a_hi) - np.asarray(a_lo)) / (2 * h * x[ok])
+    out[ok] = marginal / technology.cost_input
+    return out
+
+
+def tariff_menu_from_result(
+    result: MenuResult,
+    technology: Technology | Instance | None = None,
+    pool_rtol: float = 1e-7,
+) -> TariffMenu:
+    """Tangent two-part tariffs of a solved, verified Token Packages menu.
+
+    One plan per distinct bundle (bunched types share a plan), in increasing order of
+    theta; plan markup is the prob-weighted mean of its types' tangent markups (types
+    sharing a bundle have the same theta unless the solution pooled distinct types, where
+    no single linear price is tangent to all) and the fee collects the bundle's payment:
+    ``fee = payment - markup * cost``. The menu records each type's intended plan and rent.
+    Refuses a non-optimal result or a Token Allocations one. ``technology`` (or the
+    instance) is needed only when the result does not carry it (``result.technology``).
+    """
+    if not result.optimal:
+        raise TariffError(
+            f"{result.instance}: menu status is {result.status!r}, not 'optimal': "
+            "no tariffs are derived from an unverified or non-converged menu"
+        )
+    if result.setting != "packages":
+        raise TariffError(
+            f"{result.instance}: two-part tariffs price token totals (Token Packages); "
+            f"a {result.setting!r} menu contracts per task and has no tariff form"
+        )
+    menu = result.menu
+    theta = menu["theta"].to_numpy(float)
+    prob = menu["prob"].to_numpy(float)
+    tokens = menu[["input_tokens", "output_tokens", "finetune_tokens"]].to_numpy(float)
+    payment = menu["payment"].to_numpy(float)
+    cost = menu["cost"].to_numpy(float)
+    served = menu["served"].to_numpy(bool)
+    tech = result_technology(result, technology)
+    markup = tangent_markup(theta, tokens, tech)
+    n = len(theta)
+    intended = np.full(n, -1, dtype=np.intp)
+    plans: list[TwoPartTariff] = []
+    if served.any():
+        scale = np.maximum(np.abs(tokens[served]).max(axis=0), 1.0)
+        pay_scale = max(1.0, float(np.abs(payment[served]).max()))
+        key = np.column_stack([tokens / scale, payment / pay_scale])
+        order = np.argsort(theta, kind="stable")
+        groups: list[list[int]] = []
+        for i in order:
+            if not served[i]:
+                continue
+            if groups and np.all(np.abs(key[i] - key[groups[-1][0]]) <= pool_rtol):
+                groups[-1].append(int(i))
+            else:
+                groups.append([int(i)])
+        width = len(str(len(groups)))
+        for g, members in enumerate(groups):
+            idx = np.array(members)
+            w = prob[idx] if prob[idx].sum() > 0 else np.ones(idx.size)
+            m = float(np.average(markup[idx], weights=w))
+            lead = idx[0]
+            fee = float(payment[lead] - m * cost[lead])
+            plans.append(TwoPartTariff.from_markup(f"plan{g + 1:0{width}d}", fee, m, tech))
+            intended[idx] = g
+    return TariffMenu(
+        plans=plans,
+        technology=tech,
+        intended_choice=intended,
+        intended_utility=menu["rent"].to_numpy(float),
+    )
+
+
+def result_technology(result: MenuResult, given: Technology | Instance | None = None) -> Technology:
+    """The technology a MenuResult was solved with: given explicitly, or carried by it."""
+    if isinstance(given, Instance):
+        return given.technology
+    tech = given if given is not None else getattr(result, "technology", None)
+    if tech is None:
+        raise TariffError(
+            f"{result.instance}: the MenuResult does not carry its technology; "
+            "pass the instance or its technology: tariff_menu_from_result(result, instance)"
+        )
+    return tech
