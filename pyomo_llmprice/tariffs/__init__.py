@@ -17,6 +17,7 @@ from pyomo_llmprice.tariffs.buyers import (
     package_value,
     split_package,
 )
+from pyomo_llmprice.tariffs.compare import PricingComparison, compare_pricing, full_menu_tangent
 from pyomo_llmprice.tariffs.design import PlanDesign, design_plans, linear_pricing
 from pyomo_llmprice.tariffs.markups import fixed_fee, implied_markup
 from pyomo_llmprice.tariffs.menu import (
@@ -35,6 +36,7 @@ __all__ = [
     "CobbDouglasBuyer",
     "NumericalBuyer",
     "PlanDesign",
+    "PricingComparison",
     "QuadraticBuyer",
     "QuadraticGood",
     "TariffError",
@@ -44,9 +46,11 @@ __all__ = [
     "best_response",
     "buyer_for",
     "cobb_douglas_demand",
+    "compare_pricing",
     "design_plans",
     "evaluate_tariffs",
     "fixed_fee",
+    "full_menu_tangent",
     "implied_markup",
     "linear_pricing",
     "package_value",

@@ -1,0 +1,141 @@
+"""The comparison a pricing team asks for: uniform pricing, K plans, the full menu.
+
+For one instance (Token Packages): linear pricing (one markup, no fee), one two-part
+tariff (K = 1), K = 2, 3, ... plans, the full screening menu (the optimal nonlinear
+tariff, verified on all pairs) and its tangent two-part tariffs checked exactly; profit,
+revenue, consumer surplus and welfare of each, with gains relative to uniform pricing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from pyomo_llmprice.io import Instance, read_instance
+from pyomo_llmprice.tariffs.design import (
+    DEVIATION_TOL,
+    PlanDesign,
+    design_plans,
+    linear_pricing,
+)
+from pyomo_llmprice.tariffs.menu import _clean, evaluate_tariffs, tariff_menu_from_result
+
+if TYPE_CHECKING:
+    from pyomo_llmprice.pipeline import MenuResult
+
+__all__ = ["COLUMNS", "PricingComparison", "compare_pricing", "full_menu_tangent"]
+
+COLUMNS = (
+    "plans",
+    "profit",
+    "revenue",
+    "consumer_surplus",
+    "welfare",
+    "gain_vs_linear",
+    "revenue_gain_vs_linear",
+    "gain_vs_one_tariff",
+    "revenue_gain_vs_one_tariff",
+    "max_deviation_gain",
+    "status",
+)
+
+
+def full_menu_tangent(result: MenuResult, instance: Instance) -> PlanDesign:
+    """The solved menu's tangent two-part tariffs, every type re-optimizing over all of them.
+
+    Status ``optimal`` only if no type gains (beyond tolerance) by another choice; on finite
+    type sets tangent tariffs usually fail that (``verification_failed``, the 1/N^2 gap).
+    """
+    menu = tariff_menu_from_result(result, instance)
+    out = evaluate_tariffs(menu, instance)
+    scale = max(1.0, float(np.abs(out.payment).max(initial=0.0)))
+    status = "optimal" if out.max_deviation_gain <= DEVIATION_TOL * scale else "verification_failed"
+    return PlanDesign("full_menu_tangent", len(menu), menu, out, status, instance=instance.name)
+
+
+@dataclass
+class PricingComparison:
+    """Rows: linear, K=1, K=2, ..., full_menu, full_menu_tangent (see :data:`COLUMNS`)."""
+
+    instance: str
+    table: pd.DataFrame
+    designs: dict[str, PlanDesign] = field(default_factory=dict)
+    full_menu: Any = None  # the MenuResult of the screening optimum
+
+    def to_dict(self) -> dict[str, Any]:
+        rows = {
+            str(name): {k: _clean(v) for k, v in row.items()}
+            for name, row in self.table.to_dict(orient="index").items()
+        }
+        return {
+            "instance": self.instance,
+            "table": rows,
+            "designs": {name: d.to_dict() for name, d in self.designs.items()},
+        }
+
+    def report(self) -> str:
+        with pd.option_context("display.width", 160, "display.max_columns", 20):
+            return f"instance {self.instance}\n" + self.table.to_string(
+                float_format=lambda v: f"{v:.6g}"
+            )
+
+
+def compare_pricing(
+    instance: Instance | str | Path,
+    plans: Iterable[int] = (1, 2, 3, 4),
+    starts: int = 4,
+    seed: int = 0,
+    **solve_options: Any,
+) -> PricingComparison:
+    """Uniform baselines, K-plan designs and the full menu of one instance, side by side.
+
+    ``solve_options`` go to :func:`pyomo_llmprice.pipeline.solve_instance` (the full menu
+    is solved in Token Packages). Gains are relative: ``profit / profit_linear - 1``.
+    """
+    from pyomo_llmprice.pipeline import solve_instance  # the API layer above this one
+
+    if not isinstance(instance, Instance):
+        instance = read_instance(instance)
+    result = solve_instance(instance, "packages", **solve_options)
+    designs: dict[str, PlanDesign] = {"linear": linear_pricing(instance)}
+    served = result.menu["served"].to_numpy(bool) if result.optimal else None
+    for k in plans:
+        designs[f"K={int(k)}"] = design_plans(
+            instance, int(k), starts=starts, seed=seed, served_from=served
+        )
+    rows: dict[str, dict[str, Any]] = {}
+    for name, d in designs.items():
+        rows[name] = {"plans": len(d.menu), **d.outcome.summary(), "status": d.status}
+    a = result.aggregates
+    rows["full_menu"] = {
+        "plans": int(result.menu["served"].sum()),
+        "profit": a["profit"],
+        "revenue": a["revenue"],
+        "consumer_surplus": a["consumer_surplus"],
+        "welfare": a["welfare"],
+        "max_deviation_gain": result.verification.max_violation,
+        "status": result.status,
+    }
+    if result.optimal:
+        tangent = full_menu_tangent(result, instance)
+        designs["full_menu_tangent"] = tangent
+        rows["full_menu_tangent"] = {
+            "plans": len(tangent.menu),
+            **tangent.outcome.summary(),
+            "status": tangent.status,
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    for base, suffix in (("linear", "linear"), ("K=1", "one_tariff")):
+        if base not in table.index:
+            continue
+        p0, r0 = table.loc[base, "profit"], table.loc[base, "revenue"]
+        table[f"gain_vs_{suffix}"] = table["profit"] / p0 - 1 if p0 > 0 else math.nan
+        table[f"revenue_gain_vs_{suffix}"] = table["revenue"] / r0 - 1 if r0 > 0 else math.nan
+    table = table.reindex(columns=[c for c in COLUMNS if c in table.columns])
+    return PricingComparison(instance.name, table, designs, result)
