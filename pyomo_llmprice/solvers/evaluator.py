@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,11 @@ from pyomo.core.base.objective import ObjectiveData
 from pyomo.core.base.var import VarData
 from pyomo.core.expr import numeric_expr as ne
 from pyomo.core.expr.numvalue import NumericConstant, native_numeric_types
-from pyomo.core.expr.relational_expr import RangedExpression
+from pyomo.core.expr.relational_expr import (
+    EqualityExpression,
+    InequalityExpression,
+    RangedExpression,
+)
 from pyomo.environ import Block, Constraint, Objective, Var, maximize, value
 
 __all__ = ["NLPEvaluator", "UnsupportedModelError", "compile_model"]
@@ -72,6 +77,7 @@ _VAR_LEAF = "var"
 _UNARY_KIND = "unary"
 
 _KIND_CACHE: dict[type, str] = {}
+_TWO_SIDED = (InequalityExpression, EqualityExpression)
 
 
 def _classify(node: Any) -> str:
@@ -120,17 +126,37 @@ class _Row:
 
 
 class _Walker:
-    """Turns Pyomo expressions into signatures; numbers the model's free variables."""
+    """Turns Pyomo expressions into signatures; numbers the model's free variables.
+
+    A named Expression is walked once per compilation and spliced into every row that
+    uses it (models that share an offer's value across thousands of IC rows would
+    otherwise re-walk it per row). Inside a walk a variable is the token ``-2 - gid``
+    (its global index); :meth:`walk` renumbers them into the row's local slots.
+    """
 
     def __init__(self) -> None:
         self.variables: list[VarData] = []
         self._var_index: dict[int, int] = {}
+        self._named: dict[int, tuple[list, list[float]]] = {}
 
-    def walk(self, expr: Any, owner: str) -> _Row:
-        tokens: list = []
-        data: list[float] = []
+    def walk(self, expr: Any, owner: str | Callable[[], str]) -> _Row:
+        """The row of `expr`; `owner` names it in errors (a callable: built only then)."""
+        raw, data = self._walk_raw(expr, owner)
         local: dict[int, int] = {}
         var_ids: list[int] = []
+        tokens = raw
+        for pos, tok in enumerate(raw):
+            if tok.__class__ is int and tok < DATA:
+                slot = local.get(tok)
+                if slot is None:
+                    slot = local[tok] = len(var_ids)
+                    var_ids.append(-2 - tok)
+                tokens[pos] = slot
+        return _Row(tuple(tokens), var_ids, data)
+
+    def _walk_raw(self, expr: Any, owner: str | Callable[[], str]) -> tuple[list, list[float]]:
+        tokens: list = []
+        data: list[float] = []
         stack = [expr]
         while stack:
             node = stack.pop()
@@ -143,31 +169,31 @@ class _Walker:
                 if node.fixed:
                     if node.value is None:
                         raise UnsupportedModelError(
-                            f"{owner}: fixed variable {node.name} has no value"
+                            f"{_name(owner)}: fixed variable {node.name} has no value"
                         )
                     tokens.append(DATA)
                     data.append(float(node.value))
                     continue
-                if not node.is_continuous():
-                    raise UnsupportedModelError(
-                        f"{owner}: variable {node.name} is integer or binary; "
-                        "cyipopt_direct solves continuous NLPs only"
-                    )
                 key = id(node)
-                slot = local.get(key)
-                if slot is None:
-                    slot = local[key] = len(var_ids)
-                    gid = self._var_index.get(key)
-                    if gid is None:
-                        gid = self._var_index[key] = len(self.variables)
-                        self.variables.append(node)
-                    var_ids.append(gid)
-                tokens.append(slot)
+                gid = self._var_index.get(key)
+                if gid is None:
+                    if not node.is_continuous():
+                        raise UnsupportedModelError(
+                            f"{_name(owner)}: variable {node.name} is integer or binary; "
+                            "cyipopt_direct solves continuous NLPs only"
+                        )
+                    gid = self._var_index[key] = len(self.variables)
+                    self.variables.append(node)
+                tokens.append(-2 - gid)
             elif kind is _PARAM_LEAF:
                 tokens.append(DATA)
                 data.append(float(value(node)))
             elif kind is _NAMED:
-                stack.append(node.expr)
+                cached = self._named.get(id(node))
+                if cached is None:
+                    cached = self._named[id(node)] = self._walk_raw(node.expr, owner)
+                tokens.extend(cached[0])
+                data.extend(cached[1])
             elif kind is _SUM:
                 args = node.args
                 tokens.append(f"+{len(args)}")
@@ -189,7 +215,7 @@ class _Walker:
                 name = node.getname()
                 if name not in _UNARY:
                     raise UnsupportedModelError(
-                        f"{owner}: the function {name}() is not smooth or not supported"
+                        f"{_name(owner)}: the function {name}() is not smooth or not supported"
                     )
                 tokens.append(name)
                 stack.append(node.args[0])
@@ -202,8 +228,14 @@ class _Walker:
                 tokens.append(_NEG)
                 stack.append(node.args[0])
             else:
-                raise UnsupportedModelError(f"{owner}: {kind[len('refuse:') :]} is not supported")
-        return _Row(tuple(tokens), var_ids, data)
+                raise UnsupportedModelError(
+                    f"{_name(owner)}: {kind[len('refuse:') :]} is not supported"
+                )
+        return tokens, data
+
+
+def _name(owner: str | Callable[[], str]) -> str:
+    return owner if isinstance(owner, str) else owner()
 
 
 def _build_casadi(signature: tuple, v: Any, d: Any) -> Any:
@@ -340,7 +372,7 @@ class NLPEvaluator:
             pieces = self._standardize(con)
             ids = []
             for body, lo, hi in pieces:
-                row = walker.walk(body, f"constraint {con.name}")
+                row = walker.walk(body, lambda con=con: f"constraint {con.name}")
                 if not row.var_ids:
                     self._check_trivial(con, row, lo, hi)
                     continue
@@ -351,7 +383,9 @@ class NLPEvaluator:
             if ids:
                 self.constraint_rows[con] = ids
                 self.constraint_list.append(con)
-        obj_row = walker.walk(self.objective_data.expr, f"objective {self.objective_data.name}")
+        obj_row = walker.walk(
+            self.objective_data.expr, lambda: f"objective {self.objective_data.name}"
+        )
 
         self.variables: list[VarData] = walker.variables
         self.variable_index = ComponentMap((v, i) for i, v in enumerate(self.variables))
@@ -396,6 +430,15 @@ class NLPEvaluator:
             hi_var = not _is_constant(hi)
             if lo_var or hi_var:
                 return [(lo - body, -math.inf, 0.0), (body - hi, -math.inf, 0.0)]
+        elif expr.__class__ in _TWO_SIDED:
+            lhs, rhs = expr.args
+            if _potentially_variable(lhs) and _potentially_variable(rhs):
+                # Pyomo's own standardization builds lhs - rhs by copying rhs's sum
+                # with every term negated (a third of the walk time on IC rows);
+                # the same body as two new nodes:
+                body = ne.SumExpression([lhs, ne.NegationExpression((rhs,))])
+                lo = 0.0 if expr.__class__ is EqualityExpression else -math.inf
+                return [(body, lo, 0.0)]
         lo, body, hi = con.to_bounded_expression(evaluate_bounds=True)
         return [
             (
@@ -625,6 +668,11 @@ def _is_constant(expr: Any) -> bool:
     if expr is None or expr.__class__ in native_numeric_types:
         return True
     return not expr.is_potentially_variable() or expr.is_fixed()
+
+
+def _potentially_variable(expr: Any) -> bool:
+    """Pyomo's own test in ``to_bounded_expression`` (no tree walk, unlike is_fixed)."""
+    return expr.__class__ not in native_numeric_types and expr.is_potentially_variable()
 
 
 def compile_model(model: Any) -> NLPEvaluator:
