@@ -180,6 +180,19 @@ def _kinks(fee: np.ndarray, m: np.ndarray) -> np.ndarray:
     return q[np.abs(on_envelope[1] - on_envelope[0]) <= 1e-9 * scale]
 
 
+def _chosen_points(outcome: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Cost and payment of what each buying type takes: a TariffOutcome's choices, or
+    the served packages of a MenuResult (its menu table)."""
+    if outcome is None:
+        return None, None
+    table = getattr(outcome, "menu", None)
+    if isinstance(table, pd.DataFrame):
+        served = table[table["served"]]
+        return served["cost"].to_numpy(float), served["payment"].to_numpy(float)
+    buys = np.asarray(outcome.choice) >= 0
+    return np.asarray(outcome.cost, float)[buys], np.asarray(outcome.payment, float)[buys]
+
+
 def plot_tariff_schedules(
     menu: Any,
     outcome: Any = None,
@@ -196,7 +209,8 @@ def plot_tariff_schedules(
 
     The horizontal axis is the tokens' cost at marginal cost ``q``; when all three token
     classes cost the same ``c`` it is shown as total tokens ``q / c``. ``outcome`` (a
-    TariffOutcome) adds every buying type's chosen point ``(tokens, payment)``. Plans
+    TariffOutcome) adds every buying type's chosen point ``(tokens, payment)``; a
+    MenuResult adds its served packages instead (for its own tangent tariffs). Plans
     whose prices are not proportional to cost (``markup`` NaN) cannot be drawn on this
     axis and are left out (the title says how many).
     """
@@ -210,12 +224,8 @@ def plot_tariff_schedules(
     per_token = float(costs[0]) if costs is not None and np.allclose(costs, costs[0]) else None
     scale = per_token if per_token is not None else 1.0  # x = q / scale
 
-    chosen_q = chosen_pay = None
-    if outcome is not None:
-        choice = np.asarray(outcome.choice)
-        buys = choice >= 0
-        chosen_q = np.asarray(outcome.cost, float)[buys]
-        chosen_pay = np.asarray(outcome.payment, float)[buys]
+    chosen_q, chosen_pay = _chosen_points(outcome)
+    packages = isinstance(getattr(outcome, "menu", None), pd.DataFrame)
     if x_max is None:
         span = [*(chosen_q if chosen_q is not None else [])] or [*_kinks(fee, m)]
         q_max = 1.25 * max(span) if span else max(1.0, 2.0 * float(np.abs(fee).max()))
@@ -243,7 +253,12 @@ def plot_tariff_schedules(
     env.set_gid("envelope")
     if chosen_q is not None and len(chosen_q):
         pts = ax.scatter(
-            chosen_q / scale, chosen_pay, s=14, color="crimson", zorder=3, label="types' choices"
+            chosen_q / scale,
+            chosen_pay,
+            s=14,
+            color="crimson",
+            zorder=3,
+            label="the menu's packages" if packages else "types' choices",
         )
         pts.set_gid("choices")
     ax.set_xlim(0.0, q_max / scale)
@@ -261,8 +276,8 @@ def plot_tariff_schedules(
     ax.set_ylabel("payment")
     skipped = len(plans) - len(drawable)
     heading = title or f"Tariff schedules ({len(drawable)} plans)"
-    if many:
-        heading += "; plan lines thin, one per plan"
+    if many and title is None:
+        heading += "; one thin line per plan"
     if skipped:
         heading += f"; {skipped} plan(s) with non-proportional prices not drawn"
     ax.set_title(heading)
@@ -400,9 +415,11 @@ def plot_profit_by_plans(
     """Profit (and revenue) of linear pricing, K plans and the full menu, as grouped bars.
 
     ``table`` is a PricingComparison or its ``table`` (one row per design, index the
-    design names). Rows whose ``status`` is not ``optimal`` get no bar and are marked
-    in their tick label; the gain over linear pricing is written above each profit bar
-    when the table has ``gain_vs_linear``.
+    design names). Rows whose ``status`` is not ``optimal`` are drawn hatched and pale,
+    their status in the tick label (e.g. the full menu's tangent tariffs, whose profit
+    is what they really earn although they are not exactly incentive compatible); the
+    gain over linear pricing is written above each optimal profit bar when the table
+    has ``gain_vs_linear``.
     """
     frame = table.table if hasattr(table, "table") else table
     if not isinstance(frame, pd.DataFrame):
@@ -422,14 +439,17 @@ def plot_profit_by_plans(
     width = 0.8 / len(measures)
     fig, ax = _figure(figsize=(max(6.0, 1.1 * len(frame) + 2), 4.5))
     for j, measure in enumerate(measures):
-        values = np.where(good, frame[measure].to_numpy(float), np.nan)
+        values = frame[measure].to_numpy(float)
         bars = ax.bar(x + (j - (len(measures) - 1) / 2) * width, values, width, label=measure)
-        for rect, name in zip(bars.patches, names, strict=True):
+        for rect, name, ok in zip(bars.patches, names, good, strict=True):
             rect.set_gid(f"{measure}:{name}")
+            if not ok:
+                rect.set_hatch("//")
+                rect.set_alpha(0.4)
         if measure == "profit" and "gain_vs_linear" in frame:
             gains = frame["gain_vs_linear"].to_numpy(float)
-            for rect, v, g in zip(bars.patches, values, gains, strict=True):
-                if math.isfinite(v) and math.isfinite(g):
+            for rect, v, g, ok in zip(bars.patches, values, gains, good, strict=True):
+                if ok and math.isfinite(v) and math.isfinite(g):
                     ax.annotate(
                         f"{g:+.0%}",
                         (rect.get_x() + rect.get_width() / 2, v),
@@ -462,7 +482,10 @@ def write_figures(
 
     ``result`` (an optimal MenuResult): ``allocations`` and ``markups_fees`` (with the
     comparison's K-plan designs as steps); ``comparison`` (a PricingComparison):
-    ``profit_by_plans`` and one ``schedules_<design>`` per design. Returns the files.
+    ``profit_by_plans`` and one ``schedules_<design>`` per optimal design. The full menu's
+    tangent tariffs (``full_menu_tangent``) are drawn as ``schedules_full_menu`` with the
+    menu's own packages as points, the title giving their measured incentive gap.
+    Returns the files written.
     """
     out = Path(out_dir)
     formats = tuple(formats)
@@ -488,6 +511,17 @@ def write_figures(
     if comparison is not None:
         written += save_figure(plot_profit_by_plans(comparison), out / "profit_by_plans", formats)
         for key, design in designs.items():
+            if getattr(design, "kind", "") == "full_menu_tangent":
+                if result is None or not getattr(result, "optimal", False):
+                    continue
+                gap = design.outcome.max_deviation_gain
+                fig = plot_tariff_schedules(
+                    design.menu,
+                    result,
+                    title=f"Full menu: packages, tangent tariffs (deviation gain {gap:.2g})",
+                )
+                written += save_figure(fig, out / "schedules_full_menu", formats)
+                continue
             if getattr(design, "status", "optimal") != "optimal":
                 continue  # tariffs of a non-optimal design are withheld, not drawn
             written += save_figure(

@@ -28,7 +28,13 @@ from pyomo_llmprice.report import (
     schedule_envelope,
     write_figures,
 )
-from pyomo_llmprice.tariffs import TariffMenu, TwoPartTariff, best_response
+from pyomo_llmprice.tariffs import (
+    TariffMenu,
+    TwoPartTariff,
+    best_response,
+    evaluate_tariffs,
+    tariff_menu_from_result,
+)
 from pyomo_llmprice.technology import Technology
 
 INSTANCES = Path(__file__).resolve().parents[2] / "instances"
@@ -195,11 +201,13 @@ def test_profit_by_plans_bars_are_the_table(tmp_path):
     fig = plot_profit_by_plans(SimpleNamespace(table=table), path=tmp_path / "profit.png")
     assert (tmp_path / "profit.png").stat().st_size > 1000
     ax = fig.axes[0]
+    bars = {p.get_gid(): p.get_height() for p in ax.patches}
     for measure in ("profit", "revenue"):
-        bars = {p.get_gid(): p.get_height() for p in ax.patches if p.get_gid().startswith(measure)}
         assert bars[f"{measure}:linear"] == table.loc["linear", measure]
         assert bars[f"{measure}:full menu"] == table.loc["full menu", measure]
-        assert np.isnan(bars[f"{measure}:K=2"])  # not optimal: no bar
+    assert np.isnan(bars["profit:K=2"]) and bars["revenue:K=2"] == 0.24
+    hatched = {p.get_gid() for p in ax.patches if p.get_hatch()}
+    assert hatched == {"profit:K=2", "revenue:K=2"}  # not optimal: drawn hatched
     labels = [t.get_text() for t in ax.get_xticklabels()]
     assert labels[2] == "K=2\n(iteration_limit)"
     notes = sorted(t.get_text() for t in ax.texts)
@@ -224,14 +232,42 @@ def test_write_figures_lists_what_it_wrote(tmp_path):
         menu=menu, outcome=best_response(inst.theta, menu), kind="plans", status="optimal"
     )
     failed = SimpleNamespace(menu=menu, outcome=design.outcome, kind="plans", status="infeasible")
-    comparison = SimpleNamespace(table=comparison_table(), designs={"K=3": design, "K=4": failed})
+    tangent_menu = tariff_menu_from_result(result, inst)
+    tangent = SimpleNamespace(
+        menu=tangent_menu,
+        outcome=evaluate_tariffs(tangent_menu, inst),
+        kind="full_menu_tangent",
+        status="verification_failed",
+    )
+    comparison = SimpleNamespace(
+        table=comparison_table(),
+        designs={"K=3": design, "K=4": failed, "full_menu_tangent": tangent},
+    )
     written = write_figures(tmp_path / "figs", result, comparison, formats=("png",))
     names = sorted(p.name for p in written)
     assert names == [
         "allocations.png",
         "markups_fees.png",
         "profit_by_plans.png",
+        "schedules_full_menu.png",  # tangent tariffs with the menu's own packages
         "schedules_k_3.png",  # the non-optimal K=4 design is not drawn
     ]
     assert all(p.stat().st_size > 1000 for p in written)
     assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == names
+
+
+def test_full_menu_schedules_show_the_packages_on_their_own_tangent_lines():
+    inst, result = paper20()
+    menu = tariff_menu_from_result(result, inst)
+    fig = plot_tariff_schedules(menu, result)
+    ax = fig.axes[0]
+    pts = next(c for c in ax.collections if c.get_gid() == "choices").get_offsets()
+    served = result.menu[result.menu["served"]]
+    tokens = served[["input_tokens", "output_tokens", "finetune_tokens"]].sum(axis=1)
+    np.testing.assert_allclose(pts[:, 0], tokens, rtol=1e-12)
+    np.testing.assert_allclose(pts[:, 1], served["payment"], rtol=1e-12)
+    # each package lies on its tangent plan: fee + markup * cost = payment (model.md 3)
+    fees = menu.fees()
+    marks = np.array([p.markup for p in menu.plans])
+    on_some_plan = np.abs(fees[None, :] + marks[None, :] * C * pts[:, :1] - pts[:, 1:2])
+    assert on_some_plan.min(axis=1).max() < 1e-9
