@@ -1,0 +1,302 @@
+"""``llmprice tariffs``: verified plan menus for K = 1..K beside the full menu and linear pricing.
+
+Prints the comparison table (profit, revenue, consumer surplus, welfare, gain over
+linear pricing, largest deviation gain, status), then every design's plans: fixed fee,
+per-token price of each class, markup, and the types choosing the plan. A design that
+is not ``optimal`` says so and its tariffs are withheld (also in the JSON). The exit
+code is that of the full menu's status if it is not optimal, else that of the first
+non-optimal design, else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from pyomo_llmprice.cli._common import exit_code
+
+HELP = "verified menus of K two-part tariffs beside the full menu and linear pricing"
+
+#: printed plan tables are cut to this many rows (the JSON always has every plan)
+MAX_PRINTED_PLANS = 12
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: an integer of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def add_design_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared with ``llmprice plot``: how many plans, starts and the seed."""
+    parser.add_argument("instance", help="a .dat instance file (see README)")
+    parser.add_argument(
+        "--plans",
+        type=positive_int,
+        default=4,
+        metavar="K",
+        help="design menus of 1..K plans (default 4)",
+    )
+    parser.add_argument(
+        "--starts",
+        type=nonnegative_int,
+        default=4,
+        metavar="S",
+        help="random starts per K besides the structure-based ones (default 4)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="seed of the random starts (default 0)"
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_design_arguments(parser)
+    parser.add_argument("--json", metavar="PATH", help="write the designs and the table as JSON")
+
+
+def comparison_of(args: argparse.Namespace) -> tuple[Any, Any]:
+    """Read the instance; compare linear pricing, K = 1..K plans and the full menu."""
+    from pyomo_llmprice.errors import UserInputError
+    from pyomo_llmprice.io import read_instance
+    from pyomo_llmprice.tariffs import compare_pricing
+
+    instance = read_instance(args.instance)
+    n = int((instance.types.prob > 0).sum())
+    if args.plans > n:
+        raise UserInputError(
+            f"{args.instance}: --plans {args.plans} is more plans than the instance's "
+            f"{n} types with positive probability"
+        )
+    comparison = compare_pricing(
+        instance, plans=tuple(range(1, args.plans + 1)), starts=args.starts, seed=args.seed
+    )
+    return instance, comparison
+
+
+#: the measurement row: tangent tariffs of the finite optimum are not exactly IC (1/N^2 gap)
+TANGENT = "full_menu_tangent"
+FULL_MENU = "full_menu"
+
+
+def overall_status(comparison: Any) -> str:
+    """The full menu's status if not optimal, else the first non-optimal design's.
+
+    The tangent tariffs of the full menu are a measurement (their gap is reported, their
+    tariffs withheld when they are not exactly incentive compatible), not a design the
+    command recommends, so their status does not set the exit code.
+    """
+    table = comparison.table
+    order = [FULL_MENU, *(name for name in table.index if name not in (FULL_MENU, TANGENT))]
+    for name in order:
+        if name in table.index and str(table.loc[name, "status"]) != "optimal":
+            return str(table.loc[name, "status"])
+    return "optimal"
+
+
+def _types_text(labels: list[str], theta_min: float, theta_max: float) -> str:
+    if not labels:
+        return "none"
+    names = ", ".join(labels) if len(labels) <= 3 else f"{labels[0]} .. {labels[-1]}"
+    return f"{len(labels)}: {names} (theta {theta_min:.4g}..{theta_max:.4g})"
+
+
+def _cut(frame: Any) -> tuple[Any, int]:
+    """At most MAX_PRINTED_PLANS rows (head and tail) and how many were left out."""
+    import pandas as pd
+
+    if len(frame) <= MAX_PRINTED_PLANS:
+        return frame, 0
+    half = MAX_PRINTED_PLANS // 2
+    return pd.concat([frame.head(half), frame.tail(half)]), len(frame) - MAX_PRINTED_PLANS
+
+
+def _table_text(frame: Any, what: str) -> list[str]:
+    shown, hidden = _cut(frame)
+    lines = [shown.to_string(index=False, float_format=lambda v: f"{v:.6g}")]
+    if hidden:
+        lines.append(f"({hidden} {what} in the middle not shown; --json has all)")
+    return lines
+
+
+def plan_lines(name: str, design: Any) -> list[str]:
+    """One design's plans as printed, or why they are withheld."""
+    head = f"{name}: status {design.status}"
+    gain = design.outcome.max_deviation_gain
+    if design.status != "optimal":
+        if name == TANGENT:
+            return [
+                f"{head}: the full menu's tangent two-part tariffs, with every type "
+                "re-optimizing plan and quantities over all of them, let a type gain up to "
+                f"{gain:.3g} over its own package (finitely many types: a gap of order "
+                f"1/N^2); they earn profit {design.outcome.profit:.6g}; tariffs withheld"
+            ]
+        return [f"{head}. NOT OPTIMAL: tariffs withheld"]
+    table = design.outcome.plan_table()
+    if table.empty:
+        return [f"{head}; no plan (the menu sells to nobody)"]
+    table["types"] = [
+        _types_text(list(t), lo, hi)
+        for t, lo, hi in zip(table["types"], table["theta_min"], table["theta_max"], strict=True)
+    ]
+    cols = [
+        "name",
+        "fixed_fee",
+        "price_input",
+        "price_output",
+        "price_finetune",
+        "markup",
+        "mass",
+        "types",
+    ]
+    plural = "s" if len(table) != 1 else ""
+    return [f"{head}; {len(table)} plan{plural}", *_table_text(table[cols], "plans")]
+
+
+def full_menu_frame(result: Any, technology: Any) -> Any:
+    """Served types of the screening optimum: package, payment and its tariff reading."""
+    menu = result.menu[result.menu["served"]].copy()
+    costs = (technology.cost_input, technology.cost_output, technology.cost_finetune)
+    for token_class, cost in zip(("input", "output", "finetune"), costs, strict=True):
+        menu[f"price_{token_class}"] = menu["markup"] * cost
+    cols = [
+        "type",
+        "theta",
+        "prob",
+        "input_tokens",
+        "output_tokens",
+        "finetune_tokens",
+        "payment",
+        "fixed_fee",
+        "price_input",
+        "price_output",
+        "price_finetune",
+        "markup",
+    ]
+    return menu[[c for c in cols if c in menu.columns]]
+
+
+def full_menu_lines(result: Any, technology: Any) -> list[str]:
+    """The verified screening menu as packages, each with its two-part-tariff reading."""
+    n = len(result.menu)
+    v = result.verification
+    head = (
+        f"{FULL_MENU}: status {result.status}; the screening optimum as packages, "
+        f"checked on all {n}x{n} IC/IR pairs (largest violation {v.max_violation:.3g})"
+    )
+    if not result.optimal:
+        return [f"{head}. NOT OPTIMAL: the menu and its tariffs are withheld"]
+    frame = full_menu_frame(result, technology)
+    return [
+        head + "; each package read as a two-part tariff (fee + markup * cost of its tokens)",
+        *_table_text(frame, "types"),
+    ]
+
+
+def report(comparison: Any, instance: Any) -> str:
+    """The comparison table, every design's plans, the full menu, the tangent-tariff gap."""
+    table = comparison.table
+    cols = [
+        c
+        for c in (
+            "plans",
+            "status",
+            "profit",
+            "revenue",
+            "consumer_surplus",
+            "welfare",
+            "gain_vs_linear",
+            "max_deviation_gain",
+        )
+        if c in table.columns
+    ]
+    lines = [
+        f"instance {instance.name}  setting packages (two-part tariffs price token totals)",
+        "Per buyer: profit, revenue, consumer surplus, welfare. gain_vs_linear: profit gain "
+        "over one per-token markup. max_deviation_gain: the largest gain any type gets from a "
+        "choice other than the intended one (0: buyers self-select as designed; full_menu: "
+        "the largest IC/IR violation of the packages).",
+        table[cols].to_string(float_format=lambda v: f"{v:.6g}"),
+        "",
+    ]
+    for name, design in comparison.designs.items():
+        if name != TANGENT:
+            lines += [*plan_lines(str(name), design), ""]
+    lines += [*full_menu_lines(comparison.full_menu, instance.technology), ""]
+    if TANGENT in comparison.designs:
+        lines += plan_lines(TANGENT, comparison.designs[TANGENT])
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _records(frame: Any) -> list[dict[str, Any]]:
+    import math
+
+    def clean(value: Any) -> Any:
+        value = value.item() if hasattr(value, "item") else value
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+
+    return [{str(k): clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def document(comparison: Any, instance: Any) -> dict[str, Any]:
+    """The JSON of ``--json``: the table, every design and the full menu.
+
+    Tariffs of anything not ``optimal`` are withheld (``plans`` is null).
+    """
+    import pandas as pd
+
+    table = comparison.table.reset_index(names="design")
+    designs = {}
+    for name, design in comparison.designs.items():
+        doc = design.to_dict()
+        if design.status != "optimal":
+            doc["plans"] = None  # withheld: a non-optimal design is no pricing advice
+        designs[str(name)] = doc
+    result = comparison.full_menu
+    full = {
+        "status": result.status,
+        "termination": result.termination,
+        "plans": int(result.menu["served"].sum()),
+        **_records(pd.DataFrame([result.aggregates]))[0],
+        "max_ic_violation": result.verification.max_ic_violation,
+        "max_ir_violation": result.verification.max_ir_violation,
+        "packages": (
+            _records(full_menu_frame(result, instance.technology)) if result.optimal else None
+        ),
+    }
+    return {
+        "instance": instance.name,
+        "setting": "packages",
+        "status": overall_status(comparison),
+        "comparison": _records(table),
+        "designs": designs,
+        FULL_MENU: full,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    instance, comparison = comparison_of(args)
+    print(report(comparison, instance), end="")
+    if args.json:
+        doc = document(comparison, instance)
+        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+    return exit_code(overall_status(comparison))
