@@ -140,7 +140,7 @@ def _token_precision(precision: PrecisionFunction, x: Any, y: Any, z: Any) -> An
 class NumericalBuyer:
     """A buyer of index theta with any precision function, best response solved numerically.
 
-    The inner problem ``max theta P(X, Y, Z) - p . (X, Y, Z)`` is solved by L-BFGS-B in
+    The inner problem ``max theta P(X, Y, Z) - p . (X, Y, Z)`` is solved by SLSQP in
     ``(log X, log Y, Z)`` (X, Y interior: precision has infinite slope at zero tokens;
     ``Z >= 0`` a bound, so the fine-tuning corner is exact), from two starts (no
     fine-tuning and a little), keeping the better. Value must be concave for this to be
@@ -148,7 +148,7 @@ class NumericalBuyer:
     """
 
     technology: Technology
-    rtol: float = 1e-12
+    rtol: float = 1e-15
 
     @property
     def unit_costs(self) -> FloatArray:
@@ -160,14 +160,16 @@ class NumericalBuyer:
         if theta <= 0:
             return np.zeros(3), 0.0
 
+        scale = [1.0]  # objective scale: SLSQP's ftol is absolute
+
         def negative_surplus(v: FloatArray) -> float:
             x, y, z = np.exp(v[0]), np.exp(v[1]), v[2]
             value = theta * float(_token_precision(prec, x, y, z))
-            return -(value - p[0] * x - p[1] * y - p[2] * z)
+            return -(value - p[0] * x - p[1] * y - p[2] * z) / scale[0]
 
         def gradient(v: FloatArray) -> FloatArray:
             # central differences, one-sided at the Z >= 0 bound (scipy's own
-            # differences can step outside the bounds and abort)
+            # differences can step outside the bounds)
             g = np.empty(3)
             for j in range(3):
                 h = 1e-6 * max(1.0, abs(v[j]))
@@ -180,20 +182,25 @@ class NumericalBuyer:
                 g[j] = (negative_surplus(up) - negative_surplus(down)) / (2 * h)
             return g
 
-        best: Any = None
-        for z0 in (0.0, 1.0):
-            res = optimize.minimize(
+        def solve(x0: FloatArray) -> Any:
+            return optimize.minimize(
                 negative_surplus,
-                np.array([0.0, 0.0, z0]),
+                x0,
                 jac=gradient,
-                method="L-BFGS-B",
+                method="SLSQP",
                 bounds=[(-60.0, 60.0), (-60.0, 60.0), (0.0, None)],
-                options={"ftol": self.rtol, "gtol": 1e-12, "maxiter": 2000},
+                options={"ftol": self.rtol, "maxiter": 2000},
             )
-            if best is None or res.fun < best.fun:
-                best = res
-        x, y, z = np.exp(best.x[0]), np.exp(best.x[1]), max(best.x[2], 0.0)
-        surplus = -best.fun
+
+        # two starts (without and with fine-tuning), then the better one polished with the
+        # objective rescaled to about 1
+        best = min((solve(np.array([0.0, 0.0, z0])) for z0 in (0.0, 1.0)), key=lambda r: r.fun)
+        point, surplus = best.x, -float(best.fun)
+        scale[0] = max(abs(surplus), 1e-12)
+        polished = solve(point)
+        if -float(polished.fun) * scale[0] > surplus:
+            point, surplus = polished.x, -float(polished.fun) * scale[0]
+        x, y, z = np.exp(point[0]), np.exp(point[1]), max(point[2], 0.0)
         if surplus <= 0:  # buying no tokens at all is better than anything interior
             return np.zeros(3), 0.0
         return np.array([x, y, z]), theta * float(_token_precision(prec, x, y, z))

@@ -8,9 +8,10 @@ for a fixed assignment of the types (sorted by theta) to K contiguous groups, th
 that keep the assignment are pinned by binding constraints (IR of the lowest served type,
 downward IC of the lowest type of each group: ``F_1 = g_1(theta_L1)``,
 ``F_k = F_{k-1} + g_k(theta_Lk) - g_{k-1}(theta_Lk)`` with ``g_k(theta)`` the type's surplus
-before the fee on plan k), so realized profit is a smooth function of the K markups
-(closed-form demands), maximized by L-BFGS-B. Assignments are searched by a pattern
-search on the group boundaries scored by the profit of the exact best response, then the
+before the fee on plan k), so realized profit is a function of the K markups alone
+(closed-form demands; smooth except for kinks where a type starts fine-tuning), maximized
+by SLSQP plus a scan of each markup. Assignments are searched by a pattern search on the
+group boundaries scored by the profit of the exact best response, then the
 best is iterated to a fixed point (assignment -> markups -> best response -> assignment).
 Several starts (structure-based: contiguous equal-mass groups of the served types of the
 full menu, and seeded random boundaries) are tried; all are reported in ``starts``.
@@ -30,7 +31,14 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import optimize
 
 from pyomo_llmprice.io import Instance, read_instance
-from pyomo_llmprice.tariffs.buyers import BuyerModel, QuadraticGood, buyer_for
+from pyomo_llmprice.tariffs.buyers import (
+    BuyerModel,
+    CobbDouglasBuyer,
+    QuadraticBuyer,
+    QuadraticGood,
+    buyer_for,
+)
+from pyomo_llmprice.tariffs.kkt import MpecPlanProblem
 from pyomo_llmprice.tariffs.menu import (
     TariffMenu,
     TariffOutcome,
@@ -154,24 +162,40 @@ class _Problem:
     def optimize_markups(
         self, bounds: NDArray[np.intp], start: FloatArray
     ) -> tuple[FloatArray, FloatArray, float, bool]:
-        """Best markups for a fixed assignment (L-BFGS-B on log markups)."""
+        """Best markups for a fixed assignment (SLSQP on log markups, then per-markup scans)."""
         lo, hi = math.log(MARKUP_BOUNDS[0]), math.log(MARKUP_BOUNDS[1])
         scale = max(1e-12, float(self.prob @ self.theta))
 
         def objective(v: FloatArray) -> float:
             return -self.fees_and_profit(bounds, np.exp(v))[1] / scale
 
-        x0 = np.clip(np.log(np.maximum(start, 1e-12)), lo, hi)
-        res = optimize.minimize(
-            objective,
-            x0,
-            method="L-BFGS-B",
-            bounds=[(lo, hi)] * len(x0),
-            options={"ftol": 1e-13, "gtol": 1e-9, "maxiter": 300},
-        )
-        markup = np.exp(res.x)
+        x = np.clip(np.log(np.maximum(start, 1e-12)), lo, hi)
+        ok = False
+        for _ in range(4):
+            res = optimize.minimize(
+                objective,
+                x,
+                method="SLSQP",  # L-BFGS-B's Fortran core costs ~10x more per call here
+                bounds=[(lo, hi)] * len(x),
+                options={"ftol": 1e-14, "maxiter": 300},
+            )
+            x, ok = res.x, bool(res.success)
+            # Profit has kinks where a type starts fine-tuning (its token margin jumps in
+            # slope), hence local maxima in each markup: scan each one and restart.
+            best = objective(x)
+            moved = False
+            for j in range(len(x)):
+                for step in np.linspace(-0.4, 0.4, 33):
+                    trial = x.copy()
+                    trial[j] = np.clip(x[j] + step, lo, hi)
+                    val = objective(trial)
+                    if val < best - 1e-12 * abs(best):
+                        best, x, moved = val, trial, True
+            if not moved:
+                break
+        markup = np.exp(x)
         fees, profit, _ = self.fees_and_profit(bounds, markup)
-        return markup, fees, profit, bool(res.success)
+        return markup, fees, profit, ok
 
 
 def _menu(
@@ -216,7 +240,9 @@ class _Candidate:
 class _Search:
     """Pattern search over group boundaries, each scored by the exact best response."""
 
-    def __init__(self, problem: _Problem, technology: Technology | QuadraticGood) -> None:
+    def __init__(
+        self, problem: _Problem | MpecPlanProblem, technology: Technology | QuadraticGood
+    ) -> None:
         self.p = problem
         self.technology = technology
         self.cache: dict[tuple[int, ...], _Candidate] = {}
@@ -297,7 +323,7 @@ def _finish(
     kind: str,
     k: int,
     cand: _Candidate,
-    problem: _Problem,
+    problem: _Problem | MpecPlanProblem,
     types: Any,
     tech: Technology | QuadraticGood,
     buyer: BuyerModel | None,
@@ -307,11 +333,15 @@ def _finish(
 ) -> PlanDesign:
     """The designed menu, its intended assignment and the exact check on the full type set."""
     theta, prob, labels, _ = _as_types(types)
-    fees, _, own_util = problem.fees_and_profit(cand.bounds, cand.markup)
+    fees = cand.fees
     n_sorted = problem.theta.size
     group = np.full(n_sorted, -1)
     for j in range(len(cand.markup)):
         group[cand.bounds[j] : cand.bounds[j + 1]] = j
+    served = group >= 0
+    own_util = np.zeros(n_sorted)
+    surplus, _ = problem.surplus(problem.theta[served], cand.markup[group[served]])
+    own_util[served] = surplus - fees[group[served]]
     intended = np.full(theta.size, -1, dtype=np.intp)
     intended[order] = group
     intended_util = np.zeros(theta.size)
@@ -400,6 +430,8 @@ def design_plans(
     technology: Technology | QuadraticGood | None = None,
     buyer: BuyerModel | None = None,
     served_from: ArrayLike | None = None,
+    method: str = "auto",
+    polish: bool | None = None,
 ) -> PlanDesign:
     """The seller's best menu of ``plans`` two-part tariffs (common markup per plan).
 
@@ -408,6 +440,13 @@ def design_plans(
     mask, e.g. the full menu's ``served`` column; default the types with theta above the
     linear-pricing median buyer), the same groups of all types, then ``starts`` seeded
     random boundaries. Deterministic for a given seed.
+
+    ``method``: ``"closed_form"`` (markups by SLSQP on the closed-form profit; the
+    default for Cobb-Douglas and the one-good buyer) or ``"mpec"`` (the seller's problem
+    with every buyer's KKT conditions as complementarity constraints, solved by
+    cyipopt_direct: the default for other precision functions, whose demand has no closed
+    form). ``polish`` re-solves the best assignment by the MPEC route and keeps it if the
+    exact check earns more (default: when at most 300 types and a token technology).
     """
     k = int(plans)
     if k < 1:
@@ -418,7 +457,21 @@ def design_plans(
     n = problem.theta.size
     if n < k:
         raise ValueError(f"{k} plans need at least {k} types with positive probability, got {n}")
-    search = _Search(problem, tech)
+    closed = isinstance(problem.buyer, (CobbDouglasBuyer, QuadraticBuyer))
+    if method == "auto":
+        method = "closed_form" if closed else "mpec"
+    if method not in ("closed_form", "mpec"):
+        raise ValueError(f"method must be 'auto', 'closed_form' or 'mpec', got {method!r}")
+    inner: _Problem | MpecPlanProblem = problem
+    if method == "mpec":
+        if not isinstance(tech, Technology):
+            raise ValueError("the MPEC route needs a token Technology")
+        inner = MpecPlanProblem(problem.theta, problem.prob, tech, problem.buyer)
+    elif not closed:
+        raise ValueError("method='closed_form' needs a closed-form buyer (Cobb-Douglas)")
+    if polish is None:
+        polish = method == "closed_form" and isinstance(tech, Technology) and n <= 300
+    search = _Search(inner, tech)
     inits: list[tuple[str, NDArray[np.intp]]] = []
     if served_from is not None:
         mask = np.asarray(served_from, bool)[order]
@@ -452,6 +505,32 @@ def design_plans(
         if best is None or cand.exact_profit > best.exact_profit + 1e-14:
             best, best_row = cand, len(rows) - 1
     assert best is not None
+    if polish and isinstance(tech, Technology):
+        mpec = MpecPlanProblem(problem.theta, problem.prob, tech, problem.buyer)
+        markup, fees, model_profit, ok = mpec.optimize_markups(best.bounds, best.markup)
+        menu = TariffMenu(_menu(markup, fees, tech), tech)
+        exact = best_response(problem.theta, menu, prob=problem.prob, buyer=problem.buyer)
+        rows.append(
+            {
+                "start": "mpec_polish",
+                "initial_bounds": [int(b) for b in best.bounds],
+                "final_bounds": [int(b) for b in best.bounds],
+                "markups": [float(m) for m in markup],
+                "fees": [float(f) for f in fees],
+                "profit": exact.profit,
+                "evaluations": 1,
+                "converged": ok,
+            }
+        )
+        consistent = _bounds_from_choice(exact.choice, k)
+        if (
+            ok
+            and consistent is not None
+            and np.array_equal(consistent, best.bounds)
+            and exact.profit > best.exact_profit + 1e-12
+        ):
+            best = _Candidate(best.bounds, markup, fees, model_profit, exact.profit, ok)
+            best_row = len(rows) - 1
     table = pd.DataFrame(rows)
     table["best"] = np.arange(len(rows)) == best_row
-    return _finish("plans", k, best, problem, types, tech, buyer, table, name, order)
+    return _finish("plans", k, best, inner, types, tech, buyer, table, name, order)
