@@ -259,6 +259,7 @@ class LLMPricingModel:
                 f"the optimal menu could not be established (status {result.status}, "
                 f"solver {result.termination}, largest IC/IR violation "
                 f"{result.verification.max_violation:.3g}); no prices are returned"
+                + self._units_hint(unique)
             )
         self.result = result
         return result
@@ -364,6 +365,26 @@ class LLMPricingModel:
         return self._prices_of_row(self.plans().iloc[k])
 
     # -- helpers --------------------------------------------------------------------
+
+    def _units_hint(self, theta: np.ndarray) -> str:
+        """Why a solve may fail: types far from the fine-tuning threshold theta_hat.
+
+        Optimal tokens grow like ``(theta / theta_hat)^(1/(1 - sigma))``: with costs per
+        single token (1e-6 USD) and types of order one, packages hold ~1e20 tokens and
+        the problem is badly scaled. Units are the user's choice (tokens in millions,
+        say); the paper's example has ``max theta / theta_hat = 2``.
+        """
+        top = float(theta.max(initial=0.0))
+        ratio = top / self.technology.theta_hat
+        if 1e-3 <= ratio <= 1e3:
+            return ""
+        return (
+            f". The types' largest theta is {ratio:.3g} times the fine-tuning threshold "
+            f"theta_hat = {self.technology.theta_hat:.3g}, so optimal packages hold about "
+            f"{ratio ** (1 / (1 - self.technology.cobb_douglas_precision.sigma)):.3g} times "
+            "the tokens of a threshold buyer: choose units (e.g. cost per million tokens) "
+            "that bring theta within a few multiples of theta_hat"
+        )
 
     def _costs(self) -> tuple[float, float, float]:
         t = self.technology

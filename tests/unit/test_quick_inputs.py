@@ -126,3 +126,13 @@ def test_no_solve_no_plans():
         model().plans()
     with pytest.raises(UserInputError, match="theta must be nonnegative"):
         model().calculate_fixed_fee(-0.5)  # checked before any solve
+
+
+def test_units_hint_only_for_types_far_from_the_threshold():
+    m = model()  # the paper's technology: theta_hat = 1/2
+    assert m.technology.theta_hat == pytest.approx(0.5)
+    assert m._units_hint(np.array([0.2, 1.0])) == ""
+    hint = m._units_hint(np.array([0.5, 1000.0]))
+    # 2000 theta_hat; tokens scale like the ratio^(1/(1 - 3/4)) = 2000^4
+    assert "2e+03 times the fine-tuning threshold theta_hat = 0.5" in hint
+    assert "1.6e+13 times the tokens" in hint
