@@ -186,7 +186,12 @@ class LLMPricingModel:
                 "user_types must be a list of type indices theta or of mappings "
                 f"with 'value' and 'scale', got {type(user_types).__name__}"
             )
-        entries = list(user_types)
+        try:
+            entries = list(user_types)
+        except TypeError:
+            raise UserInputError(
+                f"user_types must be a list of types, got {type(user_types).__name__}"
+            ) from None
         if not entries:
             raise UserInputError("user_types is empty: give at least one type")
         theta = np.empty(len(entries))

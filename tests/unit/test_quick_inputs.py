@@ -58,6 +58,7 @@ def test_costs_and_defaults_reach_the_technology():
     ("types", "message"),
     [
         ([], "empty"),
+        (5, "must be a list of types, got int"),
         ("0.5 0.7", "must be a list"),
         ({"value": 1, "scale": 1}, "must be a list"),
         ([0.5, -0.1], r"user_types\[1\] must be nonnegative"),
