@@ -4,6 +4,9 @@
     python instances/generate.py --check   # exit 1 if a shipped file differs from its recipe
     python instances/generate.py --outdir DIR
 
+Generic screening instances (Rochet-Chone grids, Mussa-Rosen, two types with a
+saturating value) go to instances/screening/.
+
 Every file's header states its source, units and assumptions. The calibrated
 files are checked against the closed forms of model.md section 3: at the grid
 points, some types must be excluded (virtual value <= 0), some served without
@@ -24,7 +27,12 @@ HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(HERE.parent))
 
-from pyomo_llmprice.io import Instance, format_dat  # noqa: E402
+from pyomo_llmprice.io import (  # noqa: E402
+    Instance,
+    ScreeningInstance,
+    format_dat,
+    format_screening_dat,
+)
 from pyomo_llmprice.technology import Technology  # noqa: E402
 from pyomo_llmprice.types import (  # noqa: E402
     TypeSet,
@@ -48,7 +56,7 @@ class Recipe:
     """One shipped file: how to build it and what its header says."""
 
     filename: str
-    build: Callable[[], Instance]
+    build: Callable[[], Instance | ScreeningInstance]
 
 
 def _tidy(x: np.ndarray) -> np.ndarray:
@@ -293,9 +301,95 @@ RECIPES: tuple[Recipe, ...] = (
 )
 
 
+def rochet_chone(n: int) -> ScreeningInstance:
+    """The two-dimensional monopolist of Rochet and Chone on an n x n grid of [1, 2]^2."""
+    mid = 1 + (np.arange(n) + 0.5) / n
+    labels = tuple(f"a{i + 1:02d}_b{j + 1:02d}" for i in range(n) for j in range(n))
+    theta = np.array([(a, b) for a in mid for b in mid])
+    notes = [
+        f"Rochet-Chone two-dimensional monopolist, {n} x {n} grid ({n * n} types).",
+        "Source: J.-C. Rochet and P. Chone (1998), 'Ironing, Sweeping, and Multidimensional",
+        "  Screening', Econometrica 66(4), section 5: types uniform on [a, a+1]^2 with a = 1,",
+        "  value theta . q (linear), cost |q|^2 / 2, goods q >= 0. The classic hard case:",
+        "  exclusion, bunching and sweeping at the optimum.",
+        f"Discretization: midpoints of an {n} x {n} grid of equal cells, each with probability",
+        f"  1/{n * n}. Units are abstract (value and cost per unit of each good).",
+        GENERATED,
+    ]
+    return ScreeningInstance(
+        name=f"rochet_chone_{n}x{n}",
+        path=None,
+        labels=labels,
+        prob=np.full(n * n, 1.0 / (n * n)),
+        dims=("q1", "q2"),
+        theta=theta,
+        value_form="linear",
+        cost_form="quadratic",
+        cost_coef=1.0,
+        nonnegative=True,
+        notes="\n".join(notes),
+    )
+
+
+def mussa_rosen(n: int) -> ScreeningInstance:
+    """Mussa-Rosen with theta_i = i/N, f_i = 1/N (model.md section 5)."""
+    notes = [
+        f"Mussa-Rosen quality screening with N = {n} types theta_i = i/N, f_i = 1/N,",
+        "  value theta q, cost q^2/2. Source: M. Mussa and S. Rosen (1978), 'Monopoly and",
+        "  Product Quality', JET 18. Exact finite-N optimum: q_i = max(0, 2i/N - 1), profit",
+        "  1/12 + 1/(4N) + 1/(6N^2) (model.md section 5; N = 10: 0.11).",
+        GENERATED,
+    ]
+    return ScreeningInstance(
+        name=f"mussa_rosen_{n}",
+        path=None,
+        labels=tuple(f"t{i:02d}" for i in range(1, n + 1)),
+        prob=np.full(n, 1.0 / n),
+        dims=("quality",),
+        theta=(np.arange(1, n + 1) / n)[:, None],
+        notes="\n".join(notes),
+    )
+
+
+def two_type_saturating() -> ScreeningInstance:
+    """Two types, saturating value 1 - exp(-q), unit cost 0.1 (model.md section 5)."""
+    notes = [
+        "Two types theta = (1, 2) with probabilities (0.6, 0.4), saturating value",
+        "  theta (1 - exp(-q)), unit cost c = 0.1. Exact optimum (model.md section 5):",
+        "  q_L = ln(10/3), q_H = ln 20, payments (0.7, 1.2), profit 0.7079323.",
+        GENERATED,
+    ]
+    return ScreeningInstance(
+        name="two_type_saturating",
+        path=None,
+        labels=("low", "high"),
+        prob=np.array([0.6, 0.4]),
+        dims=("q",),
+        theta=np.array([[1.0], [2.0]]),
+        value_form="saturating",
+        value_rate=1.0,
+        cost_form="linear",
+        cost_coef=0.1,
+        notes="\n".join(notes),
+    )
+
+
+#: generic screening instances (format of io.read_instance's screening branch), in a
+#: subdirectory: the LLM instances' tests iterate over instances/*.dat
+SCREENING_RECIPES: tuple[Recipe, ...] = (
+    Recipe("screening/rochet_chone_5x5.dat", lambda: rochet_chone(5)),
+    Recipe("screening/rochet_chone_20x20.dat", lambda: rochet_chone(20)),
+    Recipe("screening/rochet_chone_50x50.dat", lambda: rochet_chone(50)),
+    Recipe("screening/mussa_rosen_10.dat", lambda: mussa_rosen(10)),
+    Recipe("screening/two_type_saturating.dat", two_type_saturating),
+)
+
+
 def render() -> dict[str, str]:
     """File name -> exact text of every shipped instance."""
-    return {r.filename: format_dat(r.build()) for r in RECIPES}
+    out = {r.filename: format_dat(r.build()) for r in RECIPES}
+    out.update({r.filename: format_screening_dat(r.build()) for r in SCREENING_RECIPES})
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -310,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
             if not target.exists() or target.read_text(encoding="utf-8") != text:
                 stale.append(filename)
         else:
+            target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
             print(f"wrote {target}")
     if stale:

@@ -8,7 +8,9 @@ import pyomo.environ as pyo
 
 from pyomo_llmprice.io import (  # noqa: F401  (validated_dataportal is re-exported)
     declare_instance_components,
+    declare_screening_components,
     instance_from_model,
+    screening_instance_from_model,
     validated_dataportal,
 )
 from pyomo_llmprice.pipeline import SETTINGS, read_menu
@@ -16,6 +18,11 @@ from pyomo_llmprice.pipeline import SETTINGS, read_menu
 
 def abstract_menu_model(setting: str) -> pyo.AbstractModel:
     """The public .dat format plus the setting's menu block, for ``pyomo solve``."""
+    if setting == "screening":
+        model = pyo.AbstractModel(name="screening")
+        declare_screening_components(model)
+        model.menu = SETTINGS[setting](instance=screening_instance_from_model)
+        return model
     model = pyo.AbstractModel(name=f"token_{setting}")
     declare_instance_components(model)
     model.menu = SETTINGS[setting](instance=instance_from_model)

@@ -119,7 +119,7 @@ def solve_with_generation(
         results.solution_loader.load_vars()
         results.solution_loader.load_import_suffixes()
         arrays = block.menu_arrays()
-        prec, payment = arrays["precision"], arrays["payment"]
+        prec, payment = arrays[block.characteristic], arrays["payment"]
         scale = max(1.0, float(np.abs(payment).max(initial=0.0)))
         pairs, worst = violated_pairs(
             lambda rows, p=prec: block.value_matrix(p, rows), payment, tol * scale, per_type

@@ -17,13 +17,14 @@ from typing import Any
 import numpy as np
 
 from pyomo_llmprice.blocks._declare import declare_configured_block
-from pyomo_llmprice.blocks.menu import ScreeningMenuData, menu_config
+from pyomo_llmprice.blocks.menu import menu_config
+from pyomo_llmprice.blocks.token_menu import TokenMenuData
 
 __all__ = ["TokenAllocations", "TokenAllocationsData"]
 
 
 @declare_configured_block("TokenAllocations")
-class TokenAllocationsData(ScreeningMenuData):
+class TokenAllocationsData(TokenMenuData):
     """A menu of task-by-task token allocations, one per type."""
 
     CONFIG = menu_config()

@@ -1,13 +1,15 @@
 """The screening block: one bundle and one payment per type, IR, IC, expected profit.
 
-Every environment of the paper has the same skeleton once precision is the
-decision variable: bundle k delivers precision ``u[k, g]`` on each of its goods g
-(one good in Token Packages; one per task category, or per covered task, in Token
-Allocations), and type i values it *linearly*, ``sum_g V[i, k, g] * u[k, g]``.
-IR and IC are then linear in (u, t); the only nonlinear rows are the technology
-rows ``u <= precision(a_in, a_out, z)`` in factor variables (see
-:mod:`pyomo_llmprice.technology`), whose derivatives are finite at zero tokens.
-Subclasses say what the goods are, their measures and the coefficients V.
+Every screening problem here has the same skeleton once the decision variable is
+the *characteristic* the buyer values linearly: bundle k delivers ``q[k, g]`` on
+each good g and type i values it at ``sum_g V[i, k, g] * q[k, g]``. IR and IC
+are then linear in (q, t), and the only nonlinear rows are the environment's own
+(the technology rows ``precision <= precision(a_in, a_out, z)`` of the LLM menus
+in factor variables, or the convex cost of the generic :mod:`screening` block).
+This base class owns what every environment shares: types and probabilities,
+payments, IR, the IC sets (adjacent, all pairs, generated on demand), merging of
+identical types, the objective, the read-back and the numpy value matrix used by
+verification. Environments declare their bundles and say what V is.
 """
 
 from __future__ import annotations
@@ -21,14 +23,22 @@ import pyomo.environ as pyo
 from pyomo.common.config import ConfigDict, ConfigValue, In
 from pyomo.core.base.block import BlockData
 
-from pyomo_llmprice.technology import Technology
-
-__all__ = ["IC_SETS", "ScreeningMenuData", "menu_config"]
+__all__ = [
+    "GENERATION_THRESHOLD",
+    "IC_SETS",
+    "SNAP_TOLERANCE",
+    "ScreeningMenuData",
+    "declare_ic_options",
+    "menu_config",
+]
 
 IC_SETS = ("auto", "adjacent", "all_pairs", "generated")
 
 #: above this many multidimensional types, "auto" generates IC constraints on demand
 GENERATION_THRESHOLD = 50
+
+#: a characteristic below this fraction of the largest one counts as the null bundle
+SNAP_TOLERANCE = 1e-7
 
 
 def _instance_domain(val: Any) -> Any:
@@ -40,25 +50,29 @@ def _instance_domain(val: Any) -> Any:
     raise ValueError(f"expected an Instance or a callable returning one, got {type(val).__name__}")
 
 
-def menu_config() -> ConfigDict:
-    """The CONFIG shared by the environments."""
-    cfg = ConfigDict()
-    cfg.declare(
-        "instance",
-        ConfigValue(
-            domain=_instance_domain,
-            description="The instance (types, technology), or a callable taking the "
-            "parent model and returning it (for AbstractModels filled from a .dat file)",
-        ),
-    )
+def declare_ic_options(cfg: ConfigDict) -> ConfigDict:
+    """The 'ic', 'merge_identical' and 'declare_objective' options every menu has."""
     cfg.declare(
         "ic",
         ConfigValue(
             default="auto",
             domain=In(IC_SETS),
             description="Incentive constraints imposed: 'adjacent' (both directions plus "
-            "monotonicity; exact for one-dimensional types), 'all_pairs', or 'auto' "
-            "(adjacent where the environment is one-dimensional)",
+            "monotonicity; exact for one-dimensional types), 'all_pairs', 'generated' "
+            "(on demand, see pyomo_llmprice.generation), or 'auto' (adjacent where the "
+            "environment is one-dimensional, generated above GENERATION_THRESHOLD types)",
+        ),
+    )
+    cfg.declare(
+        "merge_identical",
+        ConfigValue(
+            default=False,
+            domain=bool,
+            description="Tie types that are identical buyers (equal keys to 12 digits) to "
+            "one representative's bundle: their IC/IR/technology rows are replaced by "
+            "equalities. Exact, but off by default: measured on value-scale grids it "
+            "changes Ipopt's path and can end at a worse local point or in restoration "
+            "failure (paper_vs_10x10), see benchmarks/scale_targets.py",
         ),
     )
     cfg.declare(
@@ -72,18 +86,31 @@ def menu_config() -> ConfigDict:
     return cfg
 
 
+def menu_config() -> ConfigDict:
+    """The CONFIG shared by the LLM environments."""
+    cfg = ConfigDict()
+    cfg.declare(
+        "instance",
+        ConfigValue(
+            domain=_instance_domain,
+            description="The instance (types, technology), or a callable taking the "
+            "parent model and returning it (for AbstractModels filled from a .dat file)",
+        ),
+    )
+    return declare_ic_options(cfg)
+
+
 class ScreeningMenuData(BlockData):
     """Shared construction and read-back of a screening menu."""
 
     #: set by subclasses: is the environment one-dimensional (adjacent IC exact)?
     one_dimensional: bool = False
+    #: name of the Var holding the characteristic q[k, g] that buyers value linearly
+    characteristic: str = "precision"
+    setting: str = ""
 
     # -- to be supplied by environments -----------------------------------------
     def goods(self) -> Sequence[Any]:
-        raise NotImplementedError
-
-    def measure(self) -> np.ndarray:
-        """(N, G): tokens of bundle k on good g are `measure[k, g]` times per-good tokens."""
         raise NotImplementedError
 
     def value_coefficients(self) -> np.ndarray:
@@ -93,6 +120,30 @@ class ScreeningMenuData(BlockData):
     def ordering(self) -> np.ndarray:
         """Types in increasing order of the one-dimensional index (1-D environments)."""
         raise NotImplementedError
+
+    def description(self) -> np.ndarray:
+        """(N, D) coordinates of the types, whose neighbours seed generated IC sets."""
+        raise NotImplementedError
+
+    def type_keys(self) -> np.ndarray:
+        """(N, K) rows that are equal exactly for types that are identical buyers."""
+        return self.description()
+
+    def _declare_allocation(self) -> None:
+        """Declare the bundle variables, including the characteristic Var."""
+        raise NotImplementedError
+
+    def _declare_bundle_rows(self) -> None:
+        """Declare the bundle's own rows and the Expression ``cost[k]`` (after payment)."""
+        raise NotImplementedError
+
+    def _tied_components(self) -> list[Any]:
+        """Variables indexed by type (first index) that a merged type copies."""
+        return [getattr(self, self.characteristic), self.payment]
+
+    def _bundle_rows(self) -> list[Any]:
+        """Constraints indexed by type (first index) that a merged type does not need."""
+        return []
 
     # -- construction -------------------------------------------------------------
     def _resolve_instance(self) -> Any:
@@ -108,27 +159,29 @@ class ScreeningMenuData(BlockData):
         return inst
 
     def _build_menu(self) -> None:
-        """Components of the menu; the environment's build() resolved the instance."""
+        """LLM environments: the instance's types, then the shared screening skeleton."""
         inst = self.instance
-        tech: Technology = inst.technology
-        self.technology = tech
-        labels = list(inst.types.labels)
+        self._build_screening(list(inst.types.labels), np.asarray(inst.types.prob, float))
+
+    def _build_screening(self, labels: list[Any], prob: np.ndarray) -> None:
+        """Components of the menu for types `labels` with probabilities `prob`."""
         n = len(labels)
         goods = list(self.goods())
-        measure = np.asarray(self.measure(), float)
         coef = np.broadcast_to(self.value_coefficients(), (n, n, len(goods)))
         self._coef_full = coef
-        self._measure_full = measure
         idx = {lab: i for i, lab in enumerate(labels)}
         gidx = {g: j for j, g in enumerate(goods)}
         self._type_pos = idx
+        self._representative = self._find_representatives(n)
+        reps = np.unique(self._representative)
+        n_distinct = len(reps)
 
         ic = self.config.ic
         if ic == "auto":
             if self.one_dimensional:
                 ic = "adjacent"
             else:
-                ic = "generated" if n > GENERATION_THRESHOLD else "all_pairs"
+                ic = "generated" if n_distinct > GENERATION_THRESHOLD else "all_pairs"
         if ic == "adjacent" and not self.one_dimensional:
             raise ValueError(
                 f"block {self.name}: adjacent IC is exact only for one-dimensional types; "
@@ -140,101 +193,44 @@ class ScreeningMenuData(BlockData):
         self.goods_set = pyo.Set(initialize=goods, ordered=True, doc="goods of a bundle")
         self.prob = pyo.Param(
             self.types,
-            initialize=dict(zip(labels, inst.types.prob.tolist(), strict=True)),
+            initialize=dict(zip(labels, prob.tolist(), strict=True)),
             mutable=True,
             doc="type probabilities",
         )
-        self.cost_input = pyo.Param(initialize=tech.cost_input, mutable=True)
-        self.cost_output = pyo.Param(initialize=tech.cost_output, mutable=True)
-        self.cost_finetune = pyo.Param(initialize=tech.cost_finetune, mutable=True)
-
-        nn = pyo.NonNegativeReals
-        self.input_factor = pyo.Var(
-            self.types,
-            self.goods_set,
-            within=nn,
-            initialize=1.0,
-            doc="x^alpha per good (factor variable)",
-        )
-        self.output_factor = pyo.Var(
-            self.types,
-            self.goods_set,
-            within=nn,
-            initialize=1.0,
-            doc="y^beta per good (factor variable)",
-        )
-        self.finetune = pyo.Var(
-            self.types, within=nn, initialize=0.0, doc="fine-tuning tokens of the bundle"
-        )
-        self.precision = pyo.Var(
-            self.types,
-            self.goods_set,
-            within=nn,
-            initialize=0.5,
-            doc="precision delivered per good",
-        )
+        self._declare_allocation()
         self.payment = pyo.Var(self.types, initialize=0.0, doc="payment of the bundle")
-
-        prec = tech.precision
-
-        def technology_rule(b: Any, k: Any, g: Any) -> Any:
-            return b.precision[k, g] <= prec.precision(
-                b.input_factor[k, g], b.output_factor[k, g], b.finetune[k]
-            )
-
-        self.technology_limit = pyo.Constraint(self.types, self.goods_set, rule=technology_rule)
-
-        def tokens(kind: str):
-            conv = prec.input_tokens if kind == "in" else prec.output_tokens
-            var = self.input_factor if kind == "in" else self.output_factor
-
-            def rule(b: Any, k: Any) -> Any:
-                row = measure[idx[k]]
-                return sum(
-                    float(row[gidx[g]]) * conv(var[k, g]) for g in goods if row[gidx[g]] != 0
-                )
-
-            return rule
-
-        self.input_tokens = pyo.Expression(self.types, rule=tokens("in"))
-        self.output_tokens = pyo.Expression(self.types, rule=tokens("out"))
-        self.cost = pyo.Expression(
-            self.types,
-            rule=lambda b, k: (
-                b.cost_input * b.input_tokens[k]
-                + b.cost_output * b.output_tokens[k]
-                + b.cost_finetune * b.finetune[k]
-            ),
-        )
+        self._declare_bundle_rows()
+        q = getattr(self, self.characteristic)
 
         def value_of(i: int, k: Any) -> Any:
             row = coef[i, idx[k]]
-            return sum(
-                float(row[gidx[g]]) * self.precision[k, g] for g in goods if row[gidx[g]] != 0
-            )
+            return sum(float(row[gidx[g]]) * q[k, g] for g in goods if row[gidx[g]] != 0)
 
         self._value_of = value_of
+        rep_labels = [labels[i] for i in reps]
+        self.distinct_types = pyo.Set(
+            initialize=rep_labels, ordered=True, doc="one representative per identical group"
+        )
         self.participation = pyo.Constraint(
-            self.types, rule=lambda b, i: value_of(idx[i], i) - b.payment[i] >= 0
+            self.distinct_types, rule=lambda b, i: value_of(idx[i], i) - b.payment[i] >= 0
         )
         self.ic_pairs = pyo.Set(
             dimen=2,
-            initialize=self._ic_pairs(labels, ic),
+            initialize=self._ic_pairs(labels, reps, ic),
             ordered=True,
             doc="(type, bundle it must not prefer)",
         )
         self.incentive = pyo.Constraint(self.ic_pairs, rule=self._ic_rule)
         if ic == "adjacent":
-            order = [labels[j] for j in self.ordering()]
+            order = [labels[j] for j in self.ordering() if self._representative[j] == j]
             self.monotone_pairs = pyo.Set(
                 dimen=2, initialize=list(itertools.pairwise(order)), ordered=True
             )
             self.monotonicity = pyo.Constraint(
                 self.monotone_pairs,
-                rule=lambda b, lo, hi: (
-                    sum(b.precision[lo, g] for g in goods) <= sum(b.precision[hi, g] for g in goods)
-                ),
+                rule=lambda b, lo, hi: sum(q[lo, g] for g in goods) <= sum(q[hi, g] for g in goods),
             )
+        self._declare_ties(labels)
         self.expected_profit = pyo.Expression(
             expr=sum(self.prob[k] * (self.payment[k] - self.cost[k]) for k in labels)
         )
@@ -242,76 +238,130 @@ class ScreeningMenuData(BlockData):
             self.profit_objective = pyo.Objective(expr=self.expected_profit, sense=pyo.maximize)
             # Each type weighs ~1/N in expected profit; scaling by N puts the bound
             # multipliers of excluded types at O(1), so an interior-point solver
-            # drives their precision to zero instead of leaving it at ~1e-6.
+            # drives their characteristic to zero instead of leaving it at ~1e-6.
             self.scaling_factor = pyo.Suffix(direction=pyo.Suffix.EXPORT)
             self.scaling_factor[self.profit_objective] = float(n)
+
+    def _find_representatives(self, n: int) -> np.ndarray:
+        """Index of the first type identical to each type (itself if none before it)."""
+        if not self.config.merge_identical or n < 2:
+            return np.arange(n)
+        keys = np.asarray(self.type_keys(), float).reshape(n, -1)
+        # equal up to rounding (0.3 sqrt(0.1) vs 0.1 sqrt(0.9)): 12 significant digits
+        scale = np.abs(keys).max(axis=0)
+        keys = np.ascontiguousarray(np.round(keys / np.where(scale > 0, scale, 1.0), 12))
+        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        return first[inverse.ravel()]
+
+    def _declare_ties(self, labels: list[Any]) -> None:
+        """A merged type takes its representative's bundle: equalities, no IC/IR/rows."""
+        rep = self._representative
+        merged = [labels[i] for i in range(len(labels)) if rep[i] != i]
+        self.merged_types = pyo.Set(initialize=merged, ordered=True, doc="types tied to another")
+        self._rep_label = {labels[i]: labels[rep[i]] for i in range(len(labels))}
+        for comp in self._bundle_rows():
+            for k in merged:
+                for key in [key for key in comp if _first(key) == k]:
+                    comp[key].deactivate()
+        self.tie = pyo.ConstraintList(doc="bundle of a merged type = its representative's")
+        for var in self._tied_components():
+            for key in var:
+                k = _first(key)
+                if k in self._rep_label and self._rep_label[k] != k:
+                    other = (
+                        (self._rep_label[k], *key[1:])
+                        if isinstance(key, tuple)
+                        else (self._rep_label[k])
+                    )
+                    self.tie.add(var[key] == var[other])
 
     @staticmethod
     def _ic_rule(b: Any, i: Any, k: Any) -> Any:
         pos = b._type_pos
         return b._value_of(pos[i], i) - b.payment[i] >= b._value_of(pos[i], k) - b.payment[k]
 
-    def description(self) -> np.ndarray:
-        """(N, D) coordinates of the types, whose neighbours seed generated IC sets."""
-        raise NotImplementedError
-
-    def _ic_pairs(self, labels: list[Any], ic: str) -> list[tuple[Any, Any]]:
+    def _ic_pairs(self, labels: list[Any], reps: np.ndarray, ic: str) -> list[tuple[Any, Any]]:
+        keep = [labels[i] for i in reps]
         if ic == "all_pairs":
-            return [(i, k) for i in labels for k in labels if i != k]
+            return [(i, k) for i in keep for k in keep if i != k]
         if ic == "generated":
-            return [(labels[i], labels[k]) for i, k in _neighbour_pairs(self.description())]
-        order = [labels[j] for j in self.ordering()]
+            pts = np.asarray(self.description(), float)[reps]
+            return [(keep[i], keep[k]) for i, k in _neighbour_pairs(pts)]
+        order = [labels[j] for j in self.ordering() if self._representative[j] == j]
         pairs = []
         for lo, hi in itertools.pairwise(order):
             pairs += [(lo, hi), (hi, lo)]
         return pairs
 
     def add_incentive_pairs(self, pairs: Sequence[tuple[Any, Any]]) -> int:
-        """Impose more IC pairs (for constraint generation); returns how many were new."""
-        new = [p for p in pairs if p not in self.ic_pairs]
+        """Impose more IC pairs (for constraint generation); returns how many were new.
+
+        A pair naming a merged type is imposed on its representative (same buyer,
+        same bundle).
+        """
+        rep = getattr(self, "_rep_label", {})
+        new = []
+        for i, k in pairs:
+            p = (rep.get(i, i), rep.get(k, k))
+            if p[0] != p[1] and p not in self.ic_pairs and p not in new:
+                new.append(p)
         for p in new:
             self.ic_pairs.add(p)
             self.incentive[p] = self._ic_rule(self, *p)
         return len(new)
 
     # -- read-back ------------------------------------------------------------------
+    def _grid(self, var: Any) -> np.ndarray:
+        goods = list(self.goods_set)
+        return np.array([[pyo.value(var[k, g]) for g in goods] for k in self.types], float)
+
+    def _vec(self, comp: Any) -> np.ndarray:
+        return np.array([pyo.value(comp[k]) for k in self.types], float)
+
     def menu_arrays(self) -> dict[str, np.ndarray]:
         """The solved menu as numpy arrays (types in instance order)."""
-        labels = list(self.types)
-        goods = list(self.goods_set)
-
-        def grid(var: Any) -> np.ndarray:
-            return np.array([[pyo.value(var[k, g]) for g in goods] for k in labels], float)
-
-        def vec(comp: Any) -> np.ndarray:
-            return np.array([pyo.value(comp[k]) for k in labels], float)
-
         return {
-            "precision": grid(self.precision),
-            "input_factor": grid(self.input_factor),
-            "output_factor": grid(self.output_factor),
-            "finetune": vec(self.finetune),
-            "payment": vec(self.payment),
+            self.characteristic: self._grid(getattr(self, self.characteristic)),
+            "payment": self._vec(self.payment),
         }
 
     def value_matrix(self, precision: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
-        """(rows, N): type i's gross value of bundle k, for per-good precision (N, G)."""
+        """(rows, N): type i's gross value of bundle k, for per-good characteristics (N, G)."""
         return np.einsum("ikg,kg->ik", self._coef_full[rows], precision)
 
     def own_value(self, precision: np.ndarray) -> np.ndarray:
         """(N,): each type's gross value of its own bundle."""
         return np.einsum("iig,ig->i", self._coef_full, precision)
 
-    def bundle_tokens(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Token totals per bundle from the factor variables."""
-        prec = self.technology.precision
-        return {
-            "input_tokens": (self._measure_full * prec.input_tokens(arrays["input_factor"])).sum(1),
-            "output_tokens": (self._measure_full * prec.output_tokens(arrays["output_factor"])).sum(
-                1
-            ),
-            "finetune_tokens": arrays["finetune"].copy(),
-        }
+    def null_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays of a menu of null bundles (read-back when the solve left nothing)."""
+        n = len(self.types)
+        out = {k: np.zeros((n, len(self.goods_set))) for k in self._grid_keys()}
+        out.update({k: np.zeros(n) for k in self._vector_keys()})
+        return out
+
+    def _grid_keys(self) -> list[str]:
+        return [self.characteristic]
+
+    def _vector_keys(self) -> list[str]:
+        return ["payment"]
+
+    def snap_null_bundles(self, arrays: dict[str, np.ndarray], served: np.ndarray) -> None:
+        """Set the bundles of unserved types exactly to the null bundle (in place)."""
+        for key in (*self._grid_keys(), *self._vector_keys()):
+            arrays[key][~served] = 0.0
+
+    def type_columns(self) -> dict[str, np.ndarray]:
+        """Columns describing the types in the menu table (e.g. theta)."""
+        return {}
+
+    def bundle_columns(self, arrays: dict[str, np.ndarray]) -> tuple[dict[str, Any], np.ndarray]:
+        """Columns describing the bundles in the menu table, and the seller's cost of each."""
+        raise NotImplementedError
+
+
+def _first(key: Any) -> Any:
+    return key[0] if isinstance(key, tuple) else key
 
 
 def _neighbour_pairs(points: np.ndarray, k: int = 4) -> list[tuple[int, int]]:

@@ -4,7 +4,9 @@ The buyer spreads a package's tokens over its own tasks, so with Cobb-Douglas
 precision every type values a package through its one-dimensional index theta
 (the CES aggregate of its task values): one good per bundle, ``V[i, k] = theta_i``.
 One-dimensional screening, so adjacent IC in both directions plus monotonicity is
-exact (single crossing) and handles bunching.
+exact (single crossing) and handles bunching. Types with equal theta are identical
+buyers here (value-scale grids have many: 0.3 sqrt(0.1) = 0.1 sqrt(0.9)) and are
+merged into one bundle by the base block.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from pyomo_llmprice.blocks._declare import declare_configured_block
-from pyomo_llmprice.blocks.menu import ScreeningMenuData, menu_config
+from pyomo_llmprice.blocks.menu import menu_config
+from pyomo_llmprice.blocks.token_menu import TokenMenuData
 
 __all__ = ["TokenPackages", "TokenPackagesData"]
 
 
 @declare_configured_block("TokenPackages")
-class TokenPackagesData(ScreeningMenuData):
+class TokenPackagesData(TokenMenuData):
     """A menu of token packages ``(X, Y, Z, t)``, one per type."""
 
     CONFIG = menu_config()
@@ -49,6 +52,12 @@ class TokenPackagesData(ScreeningMenuData):
 
     def value_coefficients(self) -> np.ndarray:
         return self._theta[:, None, None]
+
+    def description(self) -> np.ndarray:
+        return self._theta[:, None]
+
+    def type_columns(self) -> dict[str, np.ndarray]:
+        return {"theta": self._theta}
 
     def ordering(self) -> np.ndarray:
         return np.argsort(self._theta, kind="stable")

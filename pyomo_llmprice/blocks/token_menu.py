@@ -1,0 +1,155 @@
+"""Token bundles: the LLM environments' specialization of the screening menu.
+
+A bundle delivers precision on each of its goods from input and output tokens
+per good and one fine-tuning level. The model works in *factor* variables
+(``a_in = x^alpha``, see :mod:`pyomo_llmprice.technology`) so that derivatives
+stay finite at zero tokens; the technology row ``precision <= precision(a_in,
+a_out, z)`` is the only nonlinear row, and the cost is linear in token totals.
+Subclasses say what the goods are, their measures and the value coefficients.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyomo.environ as pyo
+
+from pyomo_llmprice.blocks.menu import SNAP_TOLERANCE, ScreeningMenuData
+from pyomo_llmprice.technology import Technology
+
+__all__ = ["TokenMenuData"]
+
+
+class TokenMenuData(ScreeningMenuData):
+    """A menu of token bundles ``(x, y, z, t)`` valued through their precision."""
+
+    characteristic = "precision"
+    #: markups and fixed fees (two-part token tariffs) are read off this menu
+    token_tariffs = True
+
+    def measure(self) -> np.ndarray:
+        """(N, G): tokens of bundle k on good g are `measure[k, g]` times per-good tokens."""
+        raise NotImplementedError
+
+    def _build_menu(self) -> None:
+        self._measure_full = np.asarray(self.measure(), float)
+        super()._build_menu()
+
+    def _declare_allocation(self) -> None:
+        tech: Technology = self.instance.technology
+        self.technology = tech
+        self.cost_input = pyo.Param(initialize=tech.cost_input, mutable=True)
+        self.cost_output = pyo.Param(initialize=tech.cost_output, mutable=True)
+        self.cost_finetune = pyo.Param(initialize=tech.cost_finetune, mutable=True)
+        nn = pyo.NonNegativeReals
+        self.input_factor = pyo.Var(
+            self.types,
+            self.goods_set,
+            within=nn,
+            initialize=1.0,
+            doc="x^alpha per good (factor variable)",
+        )
+        self.output_factor = pyo.Var(
+            self.types,
+            self.goods_set,
+            within=nn,
+            initialize=1.0,
+            doc="y^beta per good (factor variable)",
+        )
+        self.finetune = pyo.Var(
+            self.types, within=nn, initialize=0.0, doc="fine-tuning tokens of the bundle"
+        )
+        self.precision = pyo.Var(
+            self.types,
+            self.goods_set,
+            within=nn,
+            initialize=0.5,
+            doc="precision delivered per good",
+        )
+
+    def _declare_bundle_rows(self) -> None:
+        prec = self.technology.precision
+        measure = self._measure_full
+        idx = self._type_pos
+        goods = list(self.goods_set)
+        gidx = {g: j for j, g in enumerate(goods)}
+
+        def technology_rule(b: Any, k: Any, g: Any) -> Any:
+            return b.precision[k, g] <= prec.precision(
+                b.input_factor[k, g], b.output_factor[k, g], b.finetune[k]
+            )
+
+        self.technology_limit = pyo.Constraint(self.types, self.goods_set, rule=technology_rule)
+
+        def tokens(kind: str):
+            conv = prec.input_tokens if kind == "in" else prec.output_tokens
+            var = self.input_factor if kind == "in" else self.output_factor
+
+            def rule(b: Any, k: Any) -> Any:
+                row = measure[idx[k]]
+                return sum(
+                    float(row[gidx[g]]) * conv(var[k, g]) for g in goods if row[gidx[g]] != 0
+                )
+
+            return rule
+
+        self.input_tokens = pyo.Expression(self.types, rule=tokens("in"))
+        self.output_tokens = pyo.Expression(self.types, rule=tokens("out"))
+        self.cost = pyo.Expression(
+            self.types,
+            rule=lambda b, k: (
+                b.cost_input * b.input_tokens[k]
+                + b.cost_output * b.output_tokens[k]
+                + b.cost_finetune * b.finetune[k]
+            ),
+        )
+
+    def _tied_components(self) -> list[Any]:
+        return [self.input_factor, self.output_factor, self.finetune, self.precision, self.payment]
+
+    def _bundle_rows(self) -> list[Any]:
+        return [self.technology_limit]
+
+    # -- read-back ------------------------------------------------------------------
+    def menu_arrays(self) -> dict[str, np.ndarray]:
+        """The solved menu as numpy arrays (types in instance order)."""
+        return {
+            "precision": self._grid(self.precision),
+            "input_factor": self._grid(self.input_factor),
+            "output_factor": self._grid(self.output_factor),
+            "finetune": self._vec(self.finetune),
+            "payment": self._vec(self.payment),
+        }
+
+    def _grid_keys(self) -> list[str]:
+        return ["precision", "input_factor", "output_factor"]
+
+    def _vector_keys(self) -> list[str]:
+        return ["finetune", "payment"]
+
+    def snap_null_bundles(self, arrays: dict[str, np.ndarray], served: np.ndarray) -> None:
+        """Null bundles for unserved types; negligible fine-tuning and precision to 0."""
+        super().snap_null_bundles(arrays, served)
+        ft = arrays["finetune"]
+        ft[ft < SNAP_TOLERANCE * max(1.0, float(ft.max(initial=0.0)))] = 0.0
+        prec = arrays["precision"]
+        prec[prec < SNAP_TOLERANCE * max(1.0, float(np.abs(prec).max(initial=0.0)))] = 0.0
+
+    def bundle_tokens(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Token totals per bundle from the factor variables."""
+        prec = self.technology.precision
+        return {
+            "input_tokens": (self._measure_full * prec.input_tokens(arrays["input_factor"])).sum(1),
+            "output_tokens": (self._measure_full * prec.output_tokens(arrays["output_factor"])).sum(
+                1
+            ),
+            "finetune_tokens": arrays["finetune"].copy(),
+        }
+
+    def bundle_columns(self, arrays: dict[str, np.ndarray]) -> tuple[dict[str, Any], np.ndarray]:
+        tokens = self.bundle_tokens(arrays)
+        cost = self.technology.cost(
+            tokens["input_tokens"], tokens["output_tokens"], tokens["finetune_tokens"]
+        )
+        return tokens, np.asarray(cost, float)
