@@ -1,0 +1,383 @@
+"""Solver comparisons: every instance with every solver, verified, timed, tabulated.
+
+Each run goes through the same path as ``llmprice solve`` (build, solve, verify
+all IC/IR pairs), so a row's ``status`` means the same everywhere: ``optimal`` only
+when the solver converged *and* the menu passed verification. Solvers that are not
+installed are rows with status ``unavailable`` (and a note), never a crash.
+The gap compares each run's profit with the best verified profit found on the same
+instance, setting and formulation by any solver.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import statistics
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pyomo_llmprice.errors import UserInputError
+from pyomo_llmprice.io import Instance, check_setting, read_instance
+
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_SOLVERS",
+    "EXTERNAL_SOLVERS",
+    "FORMULATIONS",
+    "SolverProbe",
+    "compare",
+    "mark_solved",
+    "probe_solver",
+    "to_markdown",
+    "write_comparison",
+]
+
+#: the package's own solvers, always compared
+DEFAULT_SOLVERS: tuple[str, ...] = (
+    "cyipopt_direct",
+    "casadi_ipopt",
+    "scipy_trust_constr",
+    "scipy_slsqp",
+)
+#: NLP solvers Pyomo can drive when installed (an executable or a licensed library)
+EXTERNAL_SOLVERS: tuple[str, ...] = (
+    "ipopt",
+    "pounce",
+    "ripopt",
+    "knitro_direct",
+    "knitroampl",
+    "conopt",
+    "baron",
+    "scip",
+    "bonmin",
+    "couenne",
+)
+#: CLI name -> the blocks' ``ic`` option
+FORMULATIONS: dict[str, str] = {"all-pairs": "all_pairs", "generated": "generated"}
+#: solvers that hold the Jacobian dense: skipped when variables x rows exceed the limit
+DENSE_SOLVERS = frozenset({"scipy_slsqp"})
+
+COLUMNS: tuple[str, ...] = (
+    "instance",
+    "n_types",
+    "setting",
+    "formulation",
+    "solver",
+    "status",
+    "termination",
+    "iterations",
+    "wall_time",
+    "objective",
+    "max_ic_violation",
+    "max_ir_violation",
+    "max_violation",
+    "gap",
+    "n_variables",
+    "n_constraints",
+    "note",
+)
+
+
+@dataclass(frozen=True)
+class SolverProbe:
+    """Whether a solver name can run here, and through which of Pyomo's interfaces."""
+
+    name: str
+    available: bool
+    api: str | None  # "new" (pyomo.contrib.solver) or "legacy" (pyomo.opt)
+    note: str = ""
+
+
+def probe_solver(name: str) -> SolverProbe:
+    """Ask Pyomo's factories about `name` without raising or logging tracebacks."""
+    from pyomo.common.log import LoggingIntercept
+    from pyomo.contrib.solver.common.factory import SolverFactory as NewFactory
+    from pyomo.environ import SolverFactory as LegacyFactory
+
+    import pyomo_llmprice.plugins  # noqa: F401  (registers the package's solvers)
+
+    if name in NewFactory:
+        try:
+            ok = bool(NewFactory(name).available())
+        except Exception as exc:  # a third-party interface that cannot even probe
+            return SolverProbe(name, False, "new", f"availability check failed: {exc}")
+        if ok:
+            return SolverProbe(name, True, "new")
+    with LoggingIntercept(io.StringIO()):
+        try:
+            opt = LegacyFactory(name)
+            ok = bool(opt.available(exception_flag=False))
+        except Exception:
+            ok = False
+    if ok:
+        return SolverProbe(name, True, "legacy")
+    return SolverProbe(name, False, None, f"solver {name!r} is not available on this machine")
+
+
+def _model_size(model: Any) -> tuple[int, int]:
+    """Free variables and constraint rows (what a solver sees, before compilation)."""
+    from pyomo.environ import Constraint, Var
+
+    n = sum(1 for v in model.component_data_objects(Var, active=True) if not v.fixed)
+    m = sum(1 for _ in model.component_data_objects(Constraint, active=True))
+    return n, m
+
+
+def _legacy_solve(model: Any, name: str, time_limit: float | None) -> tuple[Any, float]:
+    """One solve through Pyomo's legacy interface, read back like solve_model does."""
+    from pyomo.environ import SolverFactory as LegacyFactory
+
+    from pyomo_llmprice.outcomes import legacy_outcome
+    from pyomo_llmprice.pipeline import DEFAULT_IPOPT_OPTIONS, read_menu
+
+    opt = LegacyFactory(name)
+    options = dict(DEFAULT_IPOPT_OPTIONS) if name == "ipopt" else {}
+    kwds: dict[str, Any] = {"load_solutions": False}
+    if time_limit is not None:
+        kwds["timelimit"] = time_limit
+    start = time.perf_counter()
+    res = opt.solve(model, options=options, **kwds)
+    wall = time.perf_counter() - start
+    has_solution = len(res.solution) > 0
+    if has_solution:
+        model.solutions.load_from(res)
+    outcome = legacy_outcome(res)
+    iterations = getattr(res.solver, "iterations", None)
+    result = read_menu(
+        model.menu,
+        converged=outcome == "optimal",
+        termination=str(res.solver.termination_condition),
+        solver=name,
+        iterations=iterations if isinstance(iterations, int) else None,
+        wall_time=wall,
+        has_solution=has_solution,
+    )
+    return result, wall
+
+
+def _run(
+    instance: Instance,
+    setting: str,
+    ic: str,
+    probe: SolverProbe,
+    options: dict[str, Any],
+    time_limit: float | None,
+) -> tuple[Any, float]:
+    from pyomo_llmprice.pipeline import build_model, solve_model
+
+    model = build_model(instance, setting, ic)
+    if probe.api == "legacy":
+        return _legacy_solve(model, probe.name, time_limit)
+    start = time.perf_counter()
+    result = solve_model(model, solver=probe.name, options=options, time_limit=time_limit)
+    return result, time.perf_counter() - start
+
+
+def _row(instance: Instance, setting: str, formulation: str, solver: str, **vals: Any) -> dict:
+    row = {c: np.nan for c in COLUMNS}
+    row.update(
+        instance=instance.name,
+        n_types=len(instance.types),
+        setting=setting,
+        formulation=formulation,
+        solver=solver,
+        termination="",
+        note="",
+    )
+    row.update(vals)
+    return row
+
+
+def compare(
+    instances: Iterable[Instance | str | Path],
+    solvers: Sequence[str] = DEFAULT_SOLVERS + EXTERNAL_SOLVERS,
+    setting: str = "packages",
+    formulation: str = "all-pairs",
+    repeat: int = 1,
+    time_limit: float | None = None,
+    dense_limit: float = 2e6,
+    options: dict[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Solve every instance with every solver; one row per (instance, solver).
+
+    `repeat` runs each solve that many times on a freshly built model and records
+    the median wall time (model construction excluded, compilation, solve and
+    verification included). `dense_limit` caps variables x constraint rows for
+    dense solvers (SLSQP), which are skipped beyond it with a note. `options` go to
+    every solver of the new interface (Ipopt names; SciPy translates or ignores them).
+    """
+    if formulation not in FORMULATIONS:
+        raise UserInputError(
+            f"formulation must be one of {', '.join(FORMULATIONS)}, got {formulation!r}"
+        )
+    if repeat < 1:
+        raise UserInputError(f"repeat must be at least 1, got {repeat}")
+    ic = FORMULATIONS[formulation]
+    loaded = [i if isinstance(i, Instance) else read_instance(i) for i in instances]
+    for inst in loaded:  # refuse a bad combination before spending time on solves
+        check_setting(inst, setting)
+    probes = {name: probe_solver(name) for name in dict.fromkeys(solvers)}
+    rows = []
+    for inst in loaded:
+        from pyomo_llmprice.pipeline import build_model
+
+        n, m = _model_size(build_model(inst, setting, ic))
+        for name, probe in probes.items():
+            base = {"n_variables": n, "n_constraints": m}
+            if not probe.available:
+                rows.append(
+                    _row(inst, setting, formulation, name, status="unavailable", note=probe.note)
+                )
+                continue
+            if probe.api == "legacy" and ic == "generated":
+                rows.append(
+                    _row(
+                        inst,
+                        setting,
+                        formulation,
+                        name,
+                        status="skipped",
+                        note="IC generation needs a solver of Pyomo's new interface",
+                        **base,
+                    )
+                )
+                continue
+            if name in DENSE_SOLVERS and n * m > dense_limit:
+                rows.append(
+                    _row(
+                        inst,
+                        setting,
+                        formulation,
+                        name,
+                        status="skipped",
+                        note=f"dense Jacobian {n} x {m} exceeds dense_limit {dense_limit:.3g}",
+                        **base,
+                    )
+                )
+                continue
+            if progress is not None:
+                progress(f"{inst.name} / {name}")
+            times = []
+            result = None
+            note = ""
+            for _ in range(repeat):
+                try:
+                    result, wall = _run(inst, setting, ic, probe, dict(options or {}), time_limit)
+                except Exception as exc:  # a solver crash is a result, not an abort
+                    note = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+                    result = None
+                    break
+                times.append(wall)
+            if result is None:
+                rows.append(_row(inst, setting, formulation, name, status="error", note=note))
+                continue
+            v = result.verification
+            rows.append(
+                _row(
+                    inst,
+                    setting,
+                    formulation,
+                    name,
+                    status=result.status,
+                    termination=result.termination,
+                    iterations=result.iterations,
+                    wall_time=statistics.median(times),
+                    objective=result.profit,
+                    max_ic_violation=v.max_ic_violation,
+                    max_ir_violation=v.max_ir_violation,
+                    max_violation=v.max_violation,
+                    note=note,
+                    **base,
+                )
+            )
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    return _add_gaps(table)
+
+
+def _add_gaps(table: pd.DataFrame) -> pd.DataFrame:
+    """Relative gap to the best verified profit of the same instance/setting/formulation."""
+    keys = ["instance", "setting", "formulation"]
+    verified = table["objective"].where(table["status"] == "optimal")
+    best = verified.groupby([table[k] for k in keys]).transform("max")
+    scale = best.abs().where(best.abs() > 0, 1.0)
+    table["gap"] = (best - table["objective"]) / scale
+    return table
+
+
+def mark_solved(table: pd.DataFrame, gap_tolerance: float = 1e-4) -> pd.DataFrame:
+    """Add ``solved``: verified optimal and within `gap_tolerance` of the best profit."""
+    gap = table["gap"].astype(float)
+    solved = (table["status"] == "optimal") & (gap <= gap_tolerance)
+    return table.assign(solved=solved.fillna(False).astype(bool))
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """The table as GitHub markdown (pandas through tabulate), numbers in short form.
+
+    Solvers unavailable on every instance are listed below the table instead of
+    filling it with empty rows (the CSV keeps those rows).
+    """
+    absent = table.groupby("solver", sort=False)["status"].agg(lambda s: (s == "unavailable").all())
+    missing = [str(name) for name, gone in absent.items() if gone]
+    shown = table[~table["solver"].isin(missing)]
+    shown = shown.drop(columns=["n_variables", "n_constraints"], errors="ignore").copy()
+    for col in ("wall_time", "objective", "max_ic_violation", "max_ir_violation"):
+        if col in shown:
+            shown[col] = shown[col].map(_short)
+    for col in ("max_violation", "gap"):
+        if col in shown:
+            shown[col] = shown[col].map(lambda v: _short(v, 2))
+    if "iterations" in shown:
+        shown["iterations"] = shown["iterations"].map(
+            lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else int(v)
+        )
+    text = shown.to_markdown(index=False) + "\n"
+    if missing:
+        text += f"\nNot available on this machine (skipped): {', '.join(missing)}.\n"
+    return text
+
+
+def _short(v: Any, digits: int = 6) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return f"{float(v):.{digits}g}"
+
+
+def write_comparison(
+    table: pd.DataFrame,
+    out: str | Path,
+    gap_tolerance: float = 1e-4,
+    metric: str = "wall_time",
+) -> dict[str, Path]:
+    """Write ``comparison.csv``, ``comparison.md`` and ``performance_profile.png`` in `out`.
+
+    The profile covers the solvers that ran (not ``unavailable`` or ``skipped``
+    everywhere); a problem is an (instance, setting, formulation) and a run counts as
+    solved when :func:`mark_solved` says so.
+    """
+    from pyomo_llmprice.studies.profiles import performance_ratios, plot_performance_profile
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = mark_solved(table, gap_tolerance)
+    paths = {"csv": out / "comparison.csv", "markdown": out / "comparison.md"}
+    table.to_csv(paths["csv"], index=False)
+    paths["markdown"].write_text(to_markdown(table))
+    ran = table[~table["status"].isin(["unavailable", "skipped"])]
+    if len(ran):
+        ratios = performance_ratios(
+            ran, ["instance", "setting", "formulation"], "solver", metric, "solved"
+        )
+        paths["profile"] = plot_performance_profile(
+            ratios,
+            out / "performance_profile.png",
+            title=f"Performance profile ({metric.replace('_', ' ')})",
+        )
+    return paths
