@@ -320,7 +320,7 @@ def best_response(
     rows = np.arange(n)
     bought = choice >= 0
     safe = np.where(bought, choice, 0)
-    chosen_tokens = np.where(bought[:, None], tokens[rows, safe] if k else 0.0, 0.0)
+    chosen_tokens = np.where(bought[:, None], tokens[rows, safe] if k else 0.0, np.zeros((n, 3)))
     chosen_gross = np.where(bought, gross[rows, safe] if k else 0.0, 0.0)
     payment = np.zeros(n)
     if k:
