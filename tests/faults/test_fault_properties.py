@@ -290,13 +290,3 @@ def test_invalid_instances_are_refused_with_one_line(case, setting, capsys):
     # the message names the broken entry (a misspelling names itself), or where the
     # parser stopped (a number too large for a float: "line 9, column 15")
     assert entry in lines[0] or re.search(r": line \d+, column \d+: ", lines[0]), lines[0]
-
-
-@pytest.mark.parametrize("kind", ["theta"])
-def test_theta_instances_cannot_take_allocations(kind, tmp_path, capsys):
-    """A setting the instance cannot express, from a generated instance."""
-    dat = valid_dats((kind,)).example()
-    path = tmp_path / "theta.dat"
-    path.write_text(dat.text())
-    assert main(["solve", str(path), "--setting", "allocations"]) == EXIT_INPUT
-    assert "Token Allocations" in capsys.readouterr().err
