@@ -56,6 +56,9 @@ FloatArray = NDArray[np.float64]
 #: a design passes its exact check when no type gains more than this (times the payment scale)
 DEVIATION_TOL = 1e-7
 
+#: the MPEC polish runs by default up to this many types (one KKT block per type)
+POLISH_MAX_TYPES = 50
+
 #: markups searched in [MARKUP_BOUNDS]
 MARKUP_BOUNDS = (0.5, 1.0e4)
 
@@ -446,7 +449,7 @@ def design_plans(
     with every buyer's KKT conditions as complementarity constraints, solved by
     cyipopt_direct: the default for other precision functions, whose demand has no closed
     form). ``polish`` re-solves the best assignment by the MPEC route and keeps it if the
-    exact check earns more (default: when at most 300 types and a token technology).
+    exact check earns more (default: up to ``POLISH_MAX_TYPES`` types, token technology).
     """
     k = int(plans)
     if k < 1:
@@ -470,7 +473,7 @@ def design_plans(
     elif not closed:
         raise ValueError("method='closed_form' needs a closed-form buyer (Cobb-Douglas)")
     if polish is None:
-        polish = method == "closed_form" and isinstance(tech, Technology) and n <= 300
+        polish = method == "closed_form" and isinstance(tech, Technology) and n <= POLISH_MAX_TYPES
     search = _Search(inner, tech)
     inits: list[tuple[str, NDArray[np.intp]]] = []
     if served_from is not None:

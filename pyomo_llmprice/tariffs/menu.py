@@ -433,15 +433,20 @@ def tariff_menu_from_result(
     intended = np.full(n, -1, dtype=np.intp)
     plans: list[TwoPartTariff] = []
     if served.any():
-        scale = np.maximum(np.abs(tokens[served]).max(axis=0), 1.0)
-        pay_scale = max(1.0, float(np.abs(payment[served]).max()))
-        key = np.column_stack([tokens / scale, payment / pay_scale])
+        key = np.column_stack([tokens, payment])
+        floor = 1e-14 * np.maximum(np.abs(key[served]).max(axis=0), 1.0)
         order = np.argsort(theta, kind="stable")
         groups: list[list[int]] = []
         for i in order:
             if not served[i]:
                 continue
-            if groups and np.all(np.abs(key[i] - key[groups[-1][0]]) <= pool_rtol):
+            lead = key[groups[-1][0]] if groups else None
+            # same bundle: every entry equal to pool_rtol of its own size (tiny bundles of
+            # the lowest served types differ in relative, not absolute, terms)
+            if lead is not None and np.all(
+                np.abs(key[i] - lead)
+                <= pool_rtol * np.maximum(np.abs(lead), np.abs(key[i])) + floor
+            ):
                 groups[-1].append(int(i))
             else:
                 groups.append([int(i)])
