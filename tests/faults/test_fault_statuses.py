@@ -246,7 +246,9 @@ def test_unavailable_solver_keeps_the_model_untouched(theta3, monkeypatch):
     assert result.status == "solver_unavailable"
     assert result.iterations is None
     assert [v.value for v in model.component_data_objects(pyo.Var)] == before
-    assert result.profit == 0.0  # the null menu, not a made-up one
+    assert math.isnan(result.profit)  # no solve, no profit: not a made-up 0
+    assert result.to_dict()["profit"] is None
+    assert "the solver returned no point" in result.report()
     check_withheld(result)
 
 
