@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pyomo_llmprice.cli._common import exit_code
+from pyomo_llmprice.cli._common import exit_code, positive_seconds
 
 HELP = "verified menus of K two-part tariffs beside the full menu and linear pricing"
 
@@ -65,6 +65,20 @@ def add_design_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed", type=int, default=0, metavar="N", help="seed of the random starts (default 0)"
     )
+    parser.add_argument("--solver", default="cyipopt_direct", help="solver of the full menu")
+    parser.add_argument(
+        "--solver-options",
+        default="",
+        metavar="'NAME=VALUE ...'",
+        help="Ipopt options of the full menu's solve, e.g. 'max_iter=500'",
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="time limit of the full menu's solve",
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,10 +88,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def comparison_of(args: argparse.Namespace) -> tuple[Any, Any]:
     """Read the instance; compare linear pricing, K = 1..K plans and the full menu."""
-    from pyomo_llmprice.errors import UserInputError
+    from pyomo_llmprice.errors import SolverOptionError, UserInputError
     from pyomo_llmprice.io import read_instance
+    from pyomo_llmprice.outcomes import solver_or_error
+    from pyomo_llmprice.solvers.config import parse_option_string
     from pyomo_llmprice.tariffs import compare_pricing
 
+    try:  # a pure parser: any ValueError here is the option string's fault
+        options = parse_option_string(args.solver_options)
+    except ValueError as err:
+        raise SolverOptionError(f"--solver-options: {err}") from None
+    solver_or_error(args.solver)  # a misspelt solver is refused before any work
     instance = read_instance(args.instance)
     n = int((instance.types.prob > 0).sum())
     if args.plans > n:
@@ -86,7 +107,13 @@ def comparison_of(args: argparse.Namespace) -> tuple[Any, Any]:
             f"{n} types with positive probability"
         )
     comparison = compare_pricing(
-        instance, plans=tuple(range(1, args.plans + 1)), starts=args.starts, seed=args.seed
+        instance,
+        plans=tuple(range(1, args.plans + 1)),
+        starts=args.starts,
+        seed=args.seed,
+        solver=args.solver,
+        options=options,
+        time_limit=args.time_limit,
     )
     return instance, comparison
 
@@ -197,12 +224,15 @@ def full_menu_lines(result: Any, technology: Any) -> list[str]:
     """The verified screening menu as packages, each with its two-part-tariff reading."""
     n = len(result.menu)
     v = result.verification
+    if not result.optimal:
+        return [
+            f"{FULL_MENU}: status {result.status} (solver: {result.termination}). "
+            "NOT OPTIMAL: the screening menu, its numbers and its tariffs are withheld"
+        ]
     head = (
         f"{FULL_MENU}: status {result.status}; the screening optimum as packages, "
         f"checked on all {n}x{n} IC/IR pairs (largest violation {v.max_violation:.3g})"
     )
-    if not result.optimal:
-        return [f"{head}. NOT OPTIMAL: the menu and its tariffs are withheld"]
     frame = full_menu_frame(result, technology)
     return [
         head + "; each package read as a two-part tariff (fee + markup * cost of its tokens)",
@@ -210,9 +240,34 @@ def full_menu_lines(result: Any, technology: Any) -> list[str]:
     ]
 
 
+#: numbers of the full menu's row that mean nothing unless its solve is optimal
+_FULL_MENU_NUMBERS = (
+    "profit",
+    "revenue",
+    "consumer_surplus",
+    "welfare",
+    "gain_vs_linear",
+    "revenue_gain_vs_linear",
+    "gain_vs_one_tariff",
+    "revenue_gain_vs_one_tariff",
+    "max_deviation_gain",
+)
+
+
+def shown_table(comparison: Any) -> Any:
+    """The comparison table as reported: a non-optimal full menu's numbers are blanked
+    (the solver's last iterate is no menu to compare with); designs keep theirs, which
+    are exact evaluations of the plans found, beside their status."""
+    table = comparison.table.copy()
+    if FULL_MENU in table.index and str(table.loc[FULL_MENU, "status"]) != "optimal":
+        cols = [c for c in _FULL_MENU_NUMBERS if c in table.columns]
+        table.loc[FULL_MENU, cols] = float("nan")
+    return table
+
+
 def report(comparison: Any, instance: Any) -> str:
     """The comparison table, every design's plans, the full menu, the tangent-tariff gap."""
-    table = comparison.table
+    table = shown_table(comparison)
     cols = [
         c
         for c in (
@@ -264,7 +319,7 @@ def document(comparison: Any, instance: Any) -> dict[str, Any]:
     """
     import pandas as pd
 
-    table = comparison.table.reset_index(names="design")
+    table = shown_table(comparison).reset_index(names="design")
     designs = {}
     for name, design in comparison.designs.items():
         doc = design.to_dict()
@@ -272,11 +327,14 @@ def document(comparison: Any, instance: Any) -> dict[str, Any]:
             doc["plans"] = None  # withheld: a non-optimal design is no pricing advice
         designs[str(name)] = doc
     result = comparison.full_menu
+    numbers = _records(pd.DataFrame([result.aggregates]))[0]
+    if not result.optimal:
+        numbers = dict.fromkeys(numbers)  # the last iterate is no menu: withheld
     full = {
         "status": result.status,
         "termination": result.termination,
-        "plans": int(result.menu["served"].sum()),
-        **_records(pd.DataFrame([result.aggregates]))[0],
+        "plans": int(result.menu["served"].sum()) if result.optimal else None,
+        **numbers,
         "max_ic_violation": result.verification.max_ic_violation,
         "max_ir_violation": result.verification.max_ir_violation,
         "packages": (

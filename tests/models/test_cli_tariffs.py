@@ -174,18 +174,15 @@ def test_uniform_baselines_beat_a_brute_force_scan(tariffs_run):
     assert profits[0] <= profits[1] <= profits[2] <= doc["full_menu"]["profit"] + 1e-9
 
 
-def sabotaged(monkeypatch, design=None, full_menu=False):
-    """compare_pricing as shipped, then one result marked non-optimal."""
+def sabotaged(monkeypatch, design):
+    """compare_pricing as shipped, then one design marked non-optimal (a design's search
+    cannot be made to fail from the command line)."""
     real = tariffs_api.compare_pricing
 
     def fake(*args, **kwds):
         comparison = real(*args, **kwds)
-        if design is not None:
-            comparison.designs[design].status = "iteration_limit"
-            comparison.table.loc[design, "status"] = "iteration_limit"
-        if full_menu:
-            comparison.full_menu.status = "not_converged"
-            comparison.table.loc["full_menu", "status"] = "not_converged"
+        comparison.designs[design].status = "iteration_limit"
+        comparison.table.loc[design, "status"] = "iteration_limit"
         return comparison
 
     monkeypatch.setattr(tariffs_api, "compare_pricing", fake)
@@ -207,19 +204,20 @@ def test_non_optimal_design_is_reported_and_its_tariffs_withheld(
     assert doc["designs"]["linear"]["plans"]  # the others are still given
 
 
-def test_non_optimal_full_menu_withholds_its_packages(monkeypatch, tmp_path, instance_file):
-    sabotaged(monkeypatch, full_menu=True)
+def test_non_optimal_full_menu_withholds_its_packages(tmp_path, instance_file):
     target = tmp_path / "out.json"
-    code, out, _ = run_cli(
-        "tariffs", str(instance_file), "--plans", "1", "--starts", "0", "--json", str(target)
-    )
-    assert code == 3
-    assert "full_menu: status not_converged" in out and "NOT OPTIMAL" in out
-    assert json.loads(target.read_text())["full_menu"]["packages"] is None
-    code, out, _ = run_cli(
-        "plot", str(instance_file), "--out", str(tmp_path / "f"), "--plans", "1", "--starts", "0"
-    )
-    assert code == 3 and "no figures written" in out
+    common = ["--plans", "1", "--starts", "0", "--solver-options", "max_iter=3"]
+    code, out, _ = run_cli("tariffs", str(instance_file), *common, "--json", str(target))
+    assert code == 5  # iteration_limit of the full menu's solve
+    assert "full_menu: status iteration_limit" in out and "NOT OPTIMAL" in out
+    full_row = next(line for line in out.splitlines() if line.startswith("full_menu"))
+    assert full_row.split()[3:] == ["NaN"] * 6  # the last iterate's numbers are blanked
+    doc = json.loads(target.read_text())
+    assert doc["status"] == "iteration_limit"
+    assert doc["full_menu"]["packages"] is None and doc["full_menu"]["profit"] is None
+    assert doc["designs"]["K=1"]["plans"]  # designs do not depend on that solve
+    code, out, _ = run_cli("plot", str(instance_file), "--out", str(tmp_path / "f"), *common)
+    assert code == 5 and "no figures written" in out
     assert not (tmp_path / "f").exists()
 
 
@@ -228,6 +226,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, instance_file):
     assert code == 2 and len(err.strip().splitlines()) == 1 and "missing.dat" in err
     code, _, err = run_cli("tariffs", str(instance_file), "--plans", "9")
     assert code == 2 and "--plans 9 is more plans than the instance's 8 types" in err
+    code, _, err = run_cli("tariffs", str(instance_file), "--solver", "no_such_solver")
+    assert code == 2 and "unknown solver 'no_such_solver'" in err
+    code, _, err = run_cli("tariffs", str(instance_file), "--solver-options", "max_iter")
+    assert code == 2 and "--solver-options" in err
     for bad in (["--plans", "0"], ["--starts", "-1"], ["--plans", "two"]):
         with pytest.raises(SystemExit) as exc, contextlib.redirect_stderr(io.StringIO()):
             main(["tariffs", str(instance_file), *bad])
