@@ -2,10 +2,13 @@
 
 Prints the comparison table (profit, revenue, consumer surplus, welfare, gain over
 linear pricing, largest deviation gain, status), then every design's plans: fixed fee,
-per-token price of each class, markup, and the types choosing the plan. A design that
-is not ``optimal`` says so and its tariffs are withheld (also in the JSON). The exit
-code is that of the full menu's status if it is not optimal, else that of the first
-non-optimal design, else 0.
+per-token price of each class, markup, and the types choosing the plan; then the full
+screening menu (verified packages, each with its two-part-tariff reading) and the
+measured incentive gap of its tangent tariffs. Anything not ``optimal`` says so and its
+tariffs are withheld (``null`` in the JSON). The exit code is that of the full menu's
+status if it is not optimal, else that of the first non-optimal design, else 0; the
+tangent tariffs' status (``verification_failed`` on finite type sets, the 1/N^2 gap)
+is a measurement and does not set it.
 """
 
 from __future__ import annotations
