@@ -7,8 +7,10 @@
 It is a thin door onto the full machinery, not a second implementation: the types
 become an :class:`~pyomo_llmprice.io.Instance`, the optimal Token Packages menu is
 solved by :func:`pyomo_llmprice.pipeline.solve_instance` (Ipopt, then the all-pairs
-IC/IR check), and every plan is the menu's tangent two-part tariff: a fixed fee plus
-each token class at the plan's common markup over its cost (model.md section 3). A
+IC/IR check), and every package becomes a plan by
+:func:`pyomo_llmprice.tariffs.tariff_menu_from_result` (its tangent two-part tariff: a
+fixed fee plus each token class at the plan's common markup over its cost, model.md
+section 3; types bunched on one package share one plan). A
 result that is not ``optimal`` (no convergence, failed verification) raises
 :class:`PricingError` instead of returning prices.
 
@@ -37,6 +39,7 @@ import pandas as pd
 from pyomo_llmprice.errors import UserInputError
 from pyomo_llmprice.io import Instance
 from pyomo_llmprice.pipeline import MenuResult, solve_instance
+from pyomo_llmprice.tariffs import tariff_menu_from_result
 from pyomo_llmprice.technology import Technology
 from pyomo_llmprice.types import theta_grid_from_cdf, theta_types
 
@@ -279,8 +282,16 @@ class LLMPricingModel:
     # -- the plans ------------------------------------------------------------------
 
     def plans(self) -> pd.DataFrame:
-        """One row per type of the last menu: theta, probability, tokens, payment, fee, prices."""
+        """One row per type of the last menu: its package and the plan it buys.
+
+        Plans are :func:`~pyomo_llmprice.tariffs.tariff_menu_from_result`'s, as in
+        ``llmprice tariffs``: one two-part tariff per distinct package, so types bunched
+        on one package share one plan (its markup the probability-weighted mean of their
+        tangent markups ``theta / phi``, its fee collecting the package's payment).
+        ``plan`` is the plan's index (-1: excluded; fee, markup and prices ``nan``).
+        """
         result = self._solved()
+        tariffs = tariff_menu_from_result(result, self.technology)
         menu = result.menu
         frame = menu[
             [
@@ -290,14 +301,16 @@ class LLMPricingModel:
                 "output_tokens",
                 "finetune_tokens",
                 "payment",
-                "markup",
-                "fixed_fee",
                 "served",
             ]
         ].copy()
-        for name, cost in zip(TOKEN_CLASSES, self._costs(), strict=True):
-            frame[f"price_{name}"] = menu["markup"] * cost
-        frame.loc[~frame["served"], ["markup", "fixed_fee"]] = np.nan
+        assert tariffs.intended_choice is not None
+        plan = np.asarray(tariffs.intended_choice, dtype=int)
+        frame["plan"] = plan
+        terms = tariffs.to_frame()
+        for column in ("fixed_fee", "markup", *(f"price_{c}" for c in TOKEN_CLASSES)):
+            values = terms[column].to_numpy(float)
+            frame[column] = np.where(plan >= 0, values[np.maximum(plan, 0)], np.nan)
         return frame
 
     def optimal_two_part_tariff(
@@ -306,8 +319,9 @@ class LLMPricingModel:
         """``(fixed_fees, per_token_prices)``, one entry per user type, from the optimal menu.
 
         Solves the menu for exactly these types (see the module docstring for the
-        accepted forms). Each type's plan is the one designed for it, which it chooses
-        (the menu is verified incentive compatible). Excluded types get ``nan``.
+        accepted forms). Each type's plan is the one designed for its package, which it
+        chooses (the menu is verified incentive compatible); types bunched on one package
+        share its plan (see :meth:`plans`). Excluded types get ``nan``.
         """
         theta, probability = self.type_indices(user_types)
         self.solve(theta, probability)

@@ -25,14 +25,25 @@ def prices_array(prices):
     return np.array([[p["input"], p["output"], p["finetune"]] for p in prices])
 
 
+def plan_terms(ref):
+    """Markup and fee of each type's plan: theta / phi (model.md section 3), and for types
+    bunched on one package (ironing) their probability-weighted mean, one plan per package."""
+    markup = ref.markup.copy()
+    for i in np.flatnonzero(ref.served):
+        pool = ref.served & np.isclose(ref.u, ref.u[i], rtol=1e-12, atol=0)
+        markup[i] = np.average(ref.markup[pool], weights=ref.prob[pool])
+    return markup, ref.payment - markup * ref.seller_cost
+
+
 def check_against_discrete(fees, prices, ref, costs):
     fees = np.asarray(fees)
     served = ref.served
     assert served.any() and (~served).any()
     np.testing.assert_array_equal(np.isnan(fees), ~served)  # excluded: no plan
     assert np.isnan(prices_array(prices)[~served]).all()
-    np.testing.assert_allclose(fees[served], ref.fixed_fee[served], rtol=0, atol=TOL)
-    expected = ref.markup[served, None] * np.asarray(costs)[None, :]
+    markup, fee = plan_terms(ref)
+    np.testing.assert_allclose(fees[served], fee[served], rtol=0, atol=TOL)
+    expected = markup[served, None] * np.asarray(costs)[None, :]
     np.testing.assert_allclose(prices_array(prices)[served], expected, rtol=TOL)
 
 
@@ -68,11 +79,7 @@ def test_value_scale_types_with_probabilities_and_ties():
     prob = [t["probability"] for t in types]
     tech = Technology.cobb_douglas(alpha, beta, gamma, cost_finetune=0.25)
     ref = theory.discrete_optimal_menu(theta, prob, tech)
-    served = ref.served
-    np.testing.assert_array_equal(np.isnan(fees), ~served)
-    np.testing.assert_allclose(np.asarray(fees)[served], ref.fixed_fee[served], atol=TOL)
-    expected = ref.markup[served, None] * np.array([C, C, 0.25])[None, :]
-    np.testing.assert_allclose(prices_array(prices)[served], expected, rtol=TOL)
+    check_against_discrete(fees, prices, ref, (C, C, 0.25))
     assert math.isnan(fees[0]) and math.isnan(fees[1])  # a tie among the excluded
     assert fees[2] == fees[4] and prices[2] == prices[4]  # a tie among the served
 
@@ -162,3 +169,26 @@ def test_non_optimal_solve_is_refused():
     with pytest.raises(PricingError, match="could not be established"):
         m.optimal_two_part_tariff([0.4, 0.6, 0.8, 1.0])
     assert m.result is None  # nothing kept from the failed solve
+
+
+def test_readme_example_bunched_types_share_one_plan():
+    # the README's first example: w sqrt(s) = 0.901, 0.566, 0.537, 0.190
+    user_types = [
+        {"value": 0.95, "scale": 0.9, "probability": 0.2},
+        {"value": 0.8, "scale": 0.5, "probability": 0.3},
+        {"value": 0.6, "scale": 0.8, "probability": 0.3},
+        {"value": 0.3, "scale": 0.4, "probability": 0.2},
+    ]
+    model = LLMPricingModel(cost_per_token=0.125, fine_tuning_cost=0.125)
+    fees, prices = model.optimal_two_part_tariff(user_types)
+    theta = [t["value"] * t["scale"] ** 0.5 for t in user_types]
+    ref = theory.discrete_optimal_menu(theta, [0.2, 0.3, 0.3, 0.2], Technology.cobb_douglas())
+    # the discrete virtual values of the middle pair are not monotone: ironing bunches them
+    assert ref.virtual_value[1] < ref.virtual_value[2]
+    assert ref.u[1] == pytest.approx(ref.u[2], rel=1e-12)
+    check_against_discrete(fees, prices, ref, (C, C, C))
+    assert fees[1] == fees[2] and prices[1] == prices[2]  # one package, one plan
+    assert prices[0]["input"] == pytest.approx(C, rel=1e-6)  # no distortion at the top
+    assert math.isnan(fees[3])  # theta = 0.19 < 1/3 is excluded
+    plan = model.plans()
+    assert plan["plan"].tolist().count(plan["plan"].iloc[1]) == 2
