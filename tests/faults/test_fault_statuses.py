@@ -273,3 +273,24 @@ def test_time_limit_result_is_finite_and_honest():
     assert result.termination == "maxTimeLimit"
     assert math.isfinite(result.profit) and result.wall_time is not None
     check_withheld(result)
+
+
+def test_a_menu_edited_after_the_solve_fails_verification(theta3):
+    """Raise the price of the lowest served plan after an optimal solve: its buyer now
+    pays more than the plan is worth (IR) by exactly the raise, and read_menu says so."""
+    model = build_model(read_instance(theta3))
+    solved = solve_model(model)
+    assert solved.status == "optimal"
+    served = solved.menu[solved.menu["served"]]
+    lowest = served.loc[served["payment"].idxmin(), "type"]
+    rent = float(served.set_index("type").loc[lowest, "rent"])
+    assert rent == pytest.approx(0.0, abs=1e-8)  # IR binds at the lowest served type
+    raise_by = 0.01
+    model.menu.payment[lowest].value += raise_by
+    edited = pipeline.read_menu(model.menu, outcome="optimal", solver="edited")
+    assert edited.status == "verification_failed"
+    assert edited.verification.max_ir_violation == pytest.approx(raise_by - rent, abs=1e-8)
+    doc = edited.to_dict()
+    assert doc["worst_ir_type"] == lowest
+    assert f"VIOLATED: type {lowest} pays" in edited.report()
+    check_withheld(edited)
