@@ -201,11 +201,23 @@ def plan_lines(name: str, design: Any) -> list[str]:
 
 
 def full_menu_frame(result: Any, technology: Any) -> Any:
-    """Served types of the screening optimum: package, payment and its tariff reading."""
-    menu = result.menu[result.menu["served"]].copy()
-    costs = (technology.cost_input, technology.cost_output, technology.cost_finetune)
-    for token_class, cost in zip(("input", "output", "finetune"), costs, strict=True):
-        menu[f"price_{token_class}"] = menu["markup"] * cost
+    """Served types of the screening optimum: package, payment and the plan it reads as.
+
+    The plans are :func:`~pyomo_llmprice.tariffs.tariff_menu_from_result`'s: one per
+    distinct package, so types bunched on a package share its fee and prices.
+    """
+    import numpy as np
+
+    from pyomo_llmprice.tariffs import tariff_menu_from_result
+
+    tariffs = tariff_menu_from_result(result, technology)
+    terms = tariffs.to_frame()
+    plan = np.asarray(tariffs.intended_choice, dtype=int)
+    menu = result.menu.copy()
+    menu["plan"] = [terms["name"].iloc[k] if k >= 0 else None for k in plan]
+    for column in ("fixed_fee", "markup", "price_input", "price_output", "price_finetune"):
+        values = terms[column].to_numpy(float)
+        menu[column] = np.where(plan >= 0, values[np.maximum(plan, 0)], np.nan)
     cols = [
         "type",
         "theta",
@@ -214,13 +226,15 @@ def full_menu_frame(result: Any, technology: Any) -> Any:
         "output_tokens",
         "finetune_tokens",
         "payment",
+        "plan",
         "fixed_fee",
         "price_input",
         "price_output",
         "price_finetune",
         "markup",
     ]
-    return menu[[c for c in cols if c in menu.columns]]
+    served = menu[menu["served"]]
+    return served[[c for c in cols if c in served.columns]]
 
 
 def full_menu_lines(result: Any, technology: Any) -> list[str]:
@@ -238,7 +252,8 @@ def full_menu_lines(result: Any, technology: Any) -> list[str]:
     )
     frame = full_menu_frame(result, technology)
     return [
-        head + "; each package read as a two-part tariff (fee + markup * cost of its tokens)",
+        head + "; each package read as a two-part tariff (fee + markup * cost of its "
+        "tokens; types bunched on one package share its plan)",
         *_table_text(frame, "types"),
     ]
 
