@@ -418,6 +418,8 @@ class ScipyTrustConstr(_ScipyNLP):
     """
 
     method: ClassVar[str] = "trust-constr"
+    #: restarts with a smaller barrier parameter after a premature gtol stop
+    max_restarts: ClassVar[int] = 6
     aliases: ClassVar[dict[str, str]] = {"tol": "gtol", "max_iter": "maxiter"}
     known_options: ClassVar[frozenset[str]] = frozenset(
         {
@@ -458,17 +460,33 @@ class ScipyTrustConstr(_ScipyNLP):
             )
         if tee:
             opts = {"verbose": 2, **opts}
-        res = minimize(
-            ev.objective,
-            ev.x0,
-            jac=ev.gradient,
-            hess=lambda x: _symmetric(ev, ev.hessian(x, zeros, 1.0)),
-            method=self.method,
-            constraints=constraints,
-            bounds=_bounds(ev),
-            options=opts,
-            callback=callback,
-        )
+        opts.setdefault("barrier_tol", 1e-8)
+        budget = int(opts.get("maxiter", 1000))
+        x0 = ev.x0
+        nit = 0
+        for _ in range(self.max_restarts + 1):
+            res = minimize(
+                ev.objective,
+                x0,
+                jac=ev.gradient,
+                hess=lambda x: _symmetric(ev, ev.hessian(x, zeros, 1.0)),
+                method=self.method,
+                constraints=constraints,
+                bounds=_bounds(ev),
+                options={**opts, "maxiter": max(1, budget - nit)},
+                callback=callback,
+            )
+            nit += int(res.nit)
+            # SciPy stops on the barrier problem's optimality (status 1) even while
+            # the barrier parameter is large; restart with a smaller one from there.
+            mu = float(getattr(res, "barrier_parameter", 0.0) or 0.0)
+            if res.status != 1 or mu <= opts["barrier_tol"] or nit >= budget:
+                break
+            x0 = res.x
+            opts["initial_barrier_parameter"] = mu * 0.2  # SciPy's own decay ratio
+            opts["initial_barrier_tolerance"] = mu * 0.2
+            opts["initial_tr_radius"] = max(float(res.tr_radius), 1e-8)
+        res.nit = nit
         mult = np.asarray(res.v[0], float) if ev.m and len(res.v) else None
         return res, mult
 
