@@ -271,3 +271,18 @@ def test_full_menu_schedules_show_the_packages_on_their_own_tangent_lines():
     marks = np.array([p.markup for p in menu.plans])
     on_some_plan = np.abs(fees[None, :] + marks[None, :] * C * pts[:, :1] - pts[:, 1:2])
     assert on_some_plan.min(axis=1).max() < 1e-9
+
+
+def test_markups_figure_of_write_figures_uses_one_plan_per_package():
+    from pyomo_llmprice.report.plots import _plan_terms
+
+    inst, result = paper20()
+    tangent = SimpleNamespace(menu=tariff_menu_from_result(result, inst))
+    frame = _plan_terms(result, tangent)
+    k = tangent.menu.intended_choice
+    fees = tangent.menu.fees()
+    served = k >= 0
+    np.testing.assert_array_equal(frame["fixed_fee"].to_numpy()[served], fees[k[served]])
+    assert frame["markup"][~served].isna().all()
+    # no bunching on this grid: one plan per served type, equal to the type's own reading
+    np.testing.assert_allclose(frame["markup"][served], result.menu["markup"][served], rtol=1e-9)
