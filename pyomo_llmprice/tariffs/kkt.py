@@ -5,8 +5,8 @@ expressions) buys ``(X, Y, Z)`` maximizing ``theta P(X, Y, Z) - p . (X, Y, Z)``.
 decreasing returns (concave value) the KKT conditions characterize that choice:
 
 * ``X, Y`` interior (precision has infinite slope at zero tokens):
-  ``theta X dP/dX = p_x X`` and ``theta Y dP/dY = p_y Y`` (the first-order conditions
-  multiplied by the quantity, which keeps them well scaled);
+  ``theta dP/dX = p_x`` and ``theta dP/dY = p_y`` (not multiplied through by X: that form
+  has the spurious root X = 0, which Ipopt finds);
 * ``Z >= 0`` complementary to ``p_z - theta dP/dZ >= 0`` (no fine-tuning below the
   threshold), a :class:`pyomo.mpec.Complementarity`.
 
@@ -14,8 +14,8 @@ Derivatives of any :class:`~pyomo_llmprice.technology.PrecisionFunction` are tak
 symbolically by Pyomo. NLP solvers silently ignore an untransformed complementarity
 (ours refuse it), so :func:`solve_mpec` always applies ``mpec.simple_nonlinear``
 explicitly, checks that no active Complementarity is left, and tightens its relaxation
-``Z * (p_z - theta dP/dZ) <= eps`` to zero along a short homotopy (the exact MPEC has no
-interior, which interior-point solvers dislike).
+``Z * (p_z - theta dP/dZ) <= eps`` along a short homotopy down to 1e-12 (the exact MPEC
+has no interior, which interior-point solvers dislike).
 
 :func:`kkt_best_response` solves buyers alone (validated against the closed forms);
 :class:`MpecPlanProblem` is the seller's problem for a fixed assignment of types to plans
@@ -52,8 +52,14 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 
-#: relaxation bounds of the complementarity products, solved in turn (warm-started)
-HOMOTOPY = (1e-4, 1e-7, 1e-10, 0.0)
+#: relaxation bounds of the complementarity products, solved in turn (warm-started). It
+#: stops at 1e-10, not at 0: the exact MPEC has no strictly feasible point; there Ipopt was
+#: seen to jump to a worse KKT point of the seller's problem (profit 0.0877 instead of
+#: 0.0925 on paper_theta_20, K = 2) or to hit its iteration limit (at 1e-12)
+HOMOTOPY = (1e-4, 1e-6, 1e-8, 1e-10)
+
+#: a homotopy step that fails after this bound was reached keeps the previous solution
+ACCEPTABLE_BOUND = 1e-8
 
 IPOPT_OPTIONS = {
     "tol": 1e-10,
@@ -96,8 +102,8 @@ def add_buyer_kkt(
     block.value = pyo.Expression(expr=theta * block.precision)
     block.spend = pyo.Expression(expr=px * block.X + py * block.Y + pz * block.Z)
     block.surplus = pyo.Expression(expr=block.value - block.spend)
-    block.foc_input = pyo.Constraint(expr=theta * block.X * d_x == px * block.X)
-    block.foc_output = pyo.Constraint(expr=theta * block.Y * d_y == py * block.Y)
+    block.foc_input = pyo.Constraint(expr=theta * d_x == px)
+    block.foc_output = pyo.Constraint(expr=theta * d_y == py)
     block.finetune = Complementarity(expr=complements(block.Z >= 0, pz - theta * d_z >= 0))
     return block
 
@@ -117,8 +123,8 @@ def solve_mpec(
 ) -> tuple[bool, str]:
     """Transform the complementarities explicitly, then solve along the relaxation homotopy.
 
-    Returns ``(converged, termination)`` of the last (exact, bound 0) solve; loads the
-    last solution that exists. Raises if a Complementarity survives the transformation.
+    Returns ``(converged, termination)`` of the last (tightest) solve; loads the last
+    solution that exists. Raises if a Complementarity survives the transformation.
     """
     if not hasattr(model, "mpec_bound"):
         pyo.TransformationFactory("mpec.simple_nonlinear").apply_to(model, mpec_bound=homotopy[0])
@@ -128,7 +134,10 @@ def solve_mpec(
     opts = dict(IPOPT_OPTIONS)
     opts.update(options or {})
     opt = SolverFactory(solver)
+    variables = list(model.component_data_objects(pyo.Var, descend_into=True))
     converged, termination = False, "not_solved"
+    kept: list[Any] | None = None  # values of the last converged step
+    kept_bound = math.inf
     for bound in homotopy:
         model.mpec_bound.set_value(bound)
         results = solve_once(opt, model, opts)
@@ -139,8 +148,15 @@ def solve_mpec(
         )
         if results.solution_status != SolutionStatus.noSolution:
             results.solution_loader.load_vars()
-        if not converged:
-            break
+        if converged:
+            kept, kept_bound = [v.value for v in variables], bound
+            continue
+        if kept is not None and kept_bound <= ACCEPTABLE_BOUND:
+            for v, val in zip(variables, kept, strict=True):
+                v.set_value(val, skip_validation=True)
+            model.mpec_bound.set_value(kept_bound)
+            converged, termination = True, f"kept the solution at bound {kept_bound:g}"
+        break
     return converged, termination
 
 
