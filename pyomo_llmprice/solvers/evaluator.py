@@ -294,7 +294,9 @@ class _Group:
     data: np.ndarray  # (copies, nd)
     jac_local: tuple[np.ndarray, np.ndarray]  # (local row, local slot) per Jacobian nz
     hess_local: tuple[np.ndarray, np.ndarray]  # (slot a, slot b) per Hessian nz
-    kernel_f: Any = None
+    kernel_f: Any = None  # the unmapped kernels (CasADi graphs reuse them)
+    kernel_j: Any = None
+    kernel_h: Any = None
     f_eval: Any = None
     j_eval: Any = None
     h_eval: Any = None
@@ -529,7 +531,7 @@ class NLPEvaluator:
     ) -> _Group:
         ff, fj, fh, jl, hl = kernel
         copies = rows.shape[0]
-        grp = _Group(rows, var_idx, data, jl, hl, kernel_f=ff)
+        grp = _Group(rows, var_idx, data, jl, hl, kernel_f=ff, kernel_j=fj, kernel_h=fh)
         if copies > 1:
             ff, fj, fh = ff.map(copies), fj.map(copies), fh.map(copies)
         k = rows.shape[1]
@@ -641,27 +643,42 @@ class NLPEvaluator:
         """The same NLP as one CasADi MX graph `(x, f, g)`, for `nlpsol` comparisons.
 
         Reuses the compiled kernels (mapped over their rows), so both routes see the
-        identical problem.
+        identical problem. The constraints are a call to a Function whose Jacobian
+        is the evaluator's own (mapped row Jacobians placed by the index maps):
+        left to itself, CasADi colours the whole all-pairs graph, which needs about
+        one sweep per variable and took 43-54 s at N = 100 types. The Hessian of the
+        Lagrangian is CasADi's derivative of that Jacobian, whose structure follows
+        the rows' private variable copies.
         """
         x = ca.MX.sym("x", self.n)
-        g_parts: list[tuple[np.ndarray, Any]] = []
-        for grp in self.groups:
-            copies = grp.rows.shape[0]
-            fun = grp.kernel_f
-            if copies > 1:
-                fun = fun.map(copies)
-            vmat = ca.reshape(x[grp.var_idx.ravel().tolist()], grp.var_idx.shape[1], copies)
-            vals = fun(vmat, ca.DM(grp.data.T))
-            g_parts.append((grp.rows.T.ravel(), ca.vec(vals)))
         grp = self.obj_group
         f = grp.kernel_f(x[grp.var_idx.ravel().tolist()], ca.DM(grp.data.T)) * self.obj_sign
-        if g_parts:
-            order = np.argsort(np.concatenate([r for r, _ in g_parts]))
-            gcat = ca.vertcat(*[e for _, e in g_parts])
-            g = gcat[order.tolist()]
-        else:
-            g = ca.MX(0, 1)
-        return x, f, g
+        if not self.groups:
+            return x, f, ca.MX(0, 1)
+        xg = ca.MX.sym("x", self.n)
+        g_parts: list[tuple[np.ndarray, Any]] = []
+        j_parts: list[Any] = []
+        for grp in self.groups:
+            copies = grp.rows.shape[0]
+            ff, fj = grp.kernel_f, grp.kernel_j
+            if copies > 1:
+                ff, fj = ff.map(copies), fj.map(copies)
+            vmat = ca.reshape(xg[grp.var_idx.ravel().tolist()], grp.var_idx.shape[1], copies)
+            dmat = ca.DM(grp.data.T)
+            g_parts.append((grp.rows.T.ravel(), ca.vec(ff(vmat, dmat))))
+            j_parts.append(ca.vec(fj(vmat, dmat)))  # copy-major, as _jac_rows/_jac_cols
+        order = np.argsort(np.concatenate([r for r, _ in g_parts]), kind="stable")
+        g = ca.vertcat(*[e for _, e in g_parts])[order.tolist()]
+        sp, ccs_to_triplet = ca.Sparsity.triplet(
+            self.m, self.n, self._jac_rows.tolist(), self._jac_cols.tolist(), False
+        )
+        nz = ca.vertcat(*j_parts)
+        jac = ca.sparsity_cast(nz[ccs_to_triplet], sp) if self.nnz_jac else ca.MX(self.m, self.n)
+        jac_fun = ca.Function("jac_constraints", [xg, ca.MX.sym("g", self.m)], [jac])
+        constraints = ca.Function(
+            "constraints", [xg], [g], {"custom_jacobian": jac_fun, "jac_penalty": 0}
+        )
+        return x, f, constraints(x)
 
 
 def _is_constant(expr: Any) -> bool:
