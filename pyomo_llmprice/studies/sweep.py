@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -228,7 +229,7 @@ def run_sweep(
             n_workers=workers or os.cpu_count() or 1,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # no fixed port: several sweeps may run at once
             silence_logs=logging.ERROR,
         )
         client = Client(cluster)
@@ -241,9 +242,12 @@ def run_sweep(
             from tqdm import tqdm
 
             bar = tqdm(total=len(tasks), initial=len(done), unit="task", desc="sweep")
-        base_future, payload_future = client.scatter([base, payload], broadcast=True)
+        # hash=False and a run token: a second run on the same client must not reuse
+        # keys that the scheduler may still be releasing from the first
+        base_future, payload_future = client.scatter([base, payload], broadcast=True, hash=False)
+        run = uuid.uuid4().hex[:8]
         futures = [
-            client.submit(run_task, base_future, payload_future, t, key=f"llmprice-{t.key}")
+            client.submit(run_task, base_future, payload_future, t, key=f"llmprice-{t.key}-{run}")
             for t in todo
         ]
         for future in as_completed(futures):

@@ -36,9 +36,11 @@ def mussa_rosen_model(n: int) -> pyo.ConcreteModel:
     m.ic = pyo.Constraint(
         m.I,
         m.I,
-        rule=lambda m, i, k: pyo.Constraint.Skip
-        if i == k
-        else theta[i] * m.q[i] - m.t[i] >= theta[i] * m.q[k] - m.t[k],
+        rule=lambda m, i, k: (
+            pyo.Constraint.Skip
+            if i == k
+            else theta[i] * m.q[i] - m.t[i] >= theta[i] * m.q[k] - m.t[k]
+        ),
     )
     return m
 
