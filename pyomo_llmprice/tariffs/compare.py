@@ -105,9 +105,14 @@ def compare_pricing(
     result = solve_instance(instance, "packages", **solve_options)
     designs: dict[str, PlanDesign] = {"linear": linear_pricing(instance)}
     served = result.menu["served"].to_numpy(bool) if result.optimal else None
-    for k in plans:
-        designs[f"K={int(k)}"] = design_plans(
-            instance, int(k), starts=starts, seed=seed, served_from=served
+    for k in sorted(int(k) for k in plans):
+        designs[f"K={k}"] = design_plans(
+            instance,
+            k,
+            starts=starts,
+            seed=seed,
+            served_from=served,
+            refine=designs.get(f"K={k - 1}"),
         )
     rows: dict[str, dict[str, Any]] = {}
     for name, d in designs.items():

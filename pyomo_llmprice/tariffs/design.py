@@ -435,6 +435,7 @@ def design_plans(
     served_from: ArrayLike | None = None,
     method: str = "auto",
     polish: bool | None = None,
+    refine: PlanDesign | None = None,
 ) -> PlanDesign:
     """The seller's best menu of ``plans`` two-part tariffs (common markup per plan).
 
@@ -443,6 +444,9 @@ def design_plans(
     mask, e.g. the full menu's ``served`` column; default the types with theta above the
     linear-pricing median buyer), the same groups of all types, then ``starts`` seeded
     random boundaries. Deterministic for a given seed.
+
+    ``refine``: a design with one plan fewer on the same types; each of its groups split
+    in two is a further start (so K plans earn at least about what K - 1 plans did).
 
     ``method``: ``"closed_form"`` (markups by SLSQP on the closed-form profit; the
     default for Cobb-Douglas and the one-good buyer) or ``"mpec"`` (the seller's problem
@@ -486,6 +490,13 @@ def design_plans(
     inits.append(("all_types_groups", _equal_mass_bounds(problem.prob, 0, k)))
     rng = np.random.default_rng(seed)
     inits += [(f"random_{r + 1}", _random_bounds(rng, n, k)) for r in range(starts)]
+    if refine is not None and refine.K == k - 1 and len(refine.starts):
+        previous = np.asarray(refine.starts.loc[refine.starts["best"], "final_bounds"].iloc[0])
+        for j in range(k - 1):
+            lo, hi = int(previous[j]), int(previous[j + 1])
+            if hi - lo >= 2:
+                split = np.sort(np.append(previous, (lo + hi) // 2)).astype(np.intp)
+                inits.append((f"split_group_{j + 1}_of_K{k - 1}", split))
     rows = []
     best: _Candidate | None = None
     best_row = -1
