@@ -524,3 +524,76 @@ def test_non_smooth_functions_are_refused(build, pattern):
     build(m)
     with pytest.raises(UnsupportedModelError, match=pattern):
         NLPEvaluator(m)
+
+
+# ---------------------------------------------------------------- named Expressions
+
+
+def test_shared_named_expressions_are_spliced_into_every_row():
+    """Rows built from shared (and nested) named Expressions: values and derivatives
+    match Pyomo and finite differences, and the rows still share one signature."""
+    n = 6
+    m = pyo.ConcreteModel()
+    m.I = pyo.RangeSet(0, n - 1)
+    m.q = pyo.Var(m.I, bounds=(0, None), initialize=lambda _, j: 0.2 + 0.1 * j)
+    m.k = pyo.Var(m.I, bounds=(0, None), initialize=lambda _, j: 0.5 + 0.05 * j)
+    m.t = pyo.Var(m.I, initialize=0.3)
+    m.a = pyo.Param(initialize=1.3, mutable=True)
+    m.s = pyo.Var(initialize=2.0)
+    m.s.fix()  # a fixed variable inside a shared Expression is data
+    m.base = pyo.Expression(m.I, rule=lambda m, j: 1 - pyo.exp(-m.a * m.q[j]))
+    m.u = pyo.Expression(m.I, rule=lambda m, j: m.base[j] * pyo.sqrt(m.s + m.k[j]))  # nested
+    theta = {i: 1.25 + i / n for i in m.I}  # never 1 (Pyomo drops a factor 1.0)
+    m.ic = pyo.Constraint(
+        m.I,
+        m.I,
+        rule=lambda m, i, j: (
+            pyo.Constraint.Skip
+            if i == j
+            else theta[i] * m.u[i] - m.t[i] >= theta[i] * m.u[j] - m.t[j]
+        ),
+    )
+    m.twice = pyo.Constraint(m.I, rule=lambda m, j: m.u[j] * m.u[j] + m.base[j] <= 5)
+    m.obj = pyo.Objective(expr=sum(m.t[i] - 0.3 * m.q[i] for i in m.I), sense=pyo.maximize)
+    ev = check_callbacks(m, points=3)
+    assert ev.m == n * (n - 1) + n
+    assert ev.n_signatures == 2  # every IC row one shape, every "twice" row another
+    # a row that uses u[j] twice has q[j] and k[j] once each among its variables
+    x = np.array([v.value for v in ev.variables])
+    jac = _dense_jacobian(ev, x)
+    row = ev.constraint_rows[m.twice[2]][0]
+    assert set(np.flatnonzero(jac[row])) == {ev.variable_index[m.q[2]], ev.variable_index[m.k[2]]}
+    # changing the fixed value and the Param changes the next compilation
+    m.s.fix(3.0)
+    m.a = 0.7
+    check_callbacks(m)
+
+
+def test_two_sided_rows_match_pyomos_standard_form():
+    """Both sides variable: body lhs - rhs with Pyomo's bounds, for <=, >= and ==."""
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(initialize=1.5)
+    m.y = pyo.Var(initialize=0.5)
+    m.le = pyo.Constraint(expr=m.x**2 <= m.y + 3 * m.x)
+    m.ge = pyo.Constraint(expr=pyo.exp(m.y) >= m.x * m.y - 1)
+    m.eq = pyo.Constraint(expr=m.x + m.y == m.y**3)
+    m.obj = pyo.Objective(expr=m.x**2 + m.y**2)
+    ev = check_callbacks(m)
+    x = np.array([v.value for v in ev.variables])
+    for con in (m.le, m.ge, m.eq):
+        lo, body, hi = con.to_bounded_expression(evaluate_bounds=True)
+        (r,) = ev.constraint_rows[con]
+        assert ev.constraints(x)[r] == pytest.approx(pyo.value(body), rel=1e-14)
+        assert ev.g_lb[r] == (-math.inf if lo is None else lo)
+        assert ev.g_ub[r] == (math.inf if hi is None else hi)
+
+
+def test_integer_variable_inside_a_named_expression_is_refused():
+    m = pyo.ConcreteModel()
+    m.n = pyo.Var(domain=pyo.Integers, initialize=1)
+    m.x = pyo.Var(initialize=1.0)
+    m.e = pyo.Expression(expr=m.n * m.x)
+    m.c = pyo.Constraint(expr=m.e <= 4)
+    m.obj = pyo.Objective(expr=m.x**2)
+    with pytest.raises(UnsupportedModelError, match=r"constraint c: variable n is integer"):
+        NLPEvaluator(m)
