@@ -10,6 +10,8 @@ from pyomo.common.config import Bool, ConfigDict, ConfigValue, NonNegativeFloat
 from pyomo.contrib.solver.common.config import SolverConfig
 from pyomo.contrib.solver.common.results import Results
 
+from pyomo_llmprice.errors import SolverOptionError
+
 __all__ = ["CyIpoptConfig", "IpoptResults", "coerce_option", "parse_option_string"]
 
 
@@ -115,7 +117,7 @@ def parse_option_string(text: str) -> dict[str, Any]:
     for token in shlex.split(text):
         key, sep, val = token.partition("=")
         if not sep or not key:
-            raise ValueError(f"solver option {token!r} is not of the form name=value")
+            raise SolverOptionError(f"solver option {token!r} is not of the form name=value")
         options[key.strip()] = coerce_option(val)
     return options
 

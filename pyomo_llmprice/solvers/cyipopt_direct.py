@@ -34,6 +34,8 @@ from pyomo.core.staleflag import StaleFlagManager
 from pyomo.environ import value
 from pyomo.opt import SolverStatus
 
+from pyomo_llmprice.errors import SolverOptionError
+
 from .config import CyIpoptConfig, IpoptResults, coerce_option, normalize_options
 from .evaluator import NLPEvaluator
 from .status import IPOPT_STATUS, map_status
@@ -126,7 +128,7 @@ def set_ipopt_option(problem: Any, name: str, val: Any) -> None:
             return
         except TypeError:
             continue
-    raise ValueError(f"Ipopt refused option {name}={val!r} (unknown name or bad value)")
+    raise SolverOptionError(f"Ipopt refused option {name}={val!r} (unknown name or bad value)")
 
 
 class _Callbacks:

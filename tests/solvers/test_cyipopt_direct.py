@@ -20,6 +20,7 @@ from pyomo.opt import SolverStatus
 from pyomo.opt import TerminationCondition as LegacyTC
 
 import pyomo_llmprice  # noqa: F401  (registers the solvers)
+from pyomo_llmprice.errors import SolverOptionError
 from pyomo_llmprice.solvers.cyipopt_direct import CyIpoptDirect
 from pyomo_llmprice.solvers.evaluator import UnsupportedModelError
 
@@ -499,7 +500,8 @@ def test_invalid_option_is_an_error(route, hs071, capfd):
 
 @pytest.mark.parametrize("route", ["legacy", "new"])
 def test_invalid_option_value_is_an_error(route, hs071):
-    with pytest.raises(ValueError, match="mu_strategy"):
+    # a user-input error: the command line prints it as one line, exit code 2
+    with pytest.raises(SolverOptionError, match="mu_strategy"):
         solve(route, hs071, options={"mu_strategy": "no_such_strategy"})
 
 
