@@ -23,6 +23,8 @@ from .status import IPOPT_STATUS
 __all__ = ["CasadiIpopt", "LegacyCasadiIpopt"]
 
 _CODE_OF_NAME = {row.name: code for code, row in IPOPT_STATUS.items()}
+#: CasADi's statistics t_wall_<name>: the NLP function evaluations during a solve
+_NLP_FUNCTIONS = ("nlp_f", "nlp_g", "nlp_grad_f", "nlp_jac_g", "nlp_hess_l")
 
 
 class CasadiIpopt(CyIpoptDirect):
@@ -69,6 +71,7 @@ class CasadiIpopt(CyIpoptDirect):
             "status": _CODE_OF_NAME.get(stats.get("return_status"), -199),
             "iterations": int(stats.get("iter_count", 0)),
             "inf_du": float("nan"),
+            "callback_time": sum(float(stats.get("t_wall_" + k, 0.0)) for k in _NLP_FUNCTIONS),
             "log": log.getvalue(),
         }
 

@@ -83,6 +83,7 @@ class IpoptResults(Results):
             ("dual_infeasibility", "Ipopt's scaled dual infeasibility at the last iteration"),
             ("build_time", "seconds spent compiling the model into callbacks"),
             ("solve_time", "seconds spent inside Ipopt"),
+            ("callback_time", "seconds of solve_time spent evaluating the NLP's functions"),
             ("n_variables", "free variables sent to Ipopt"),
             ("n_constraints", "constraint rows sent to Ipopt"),
             ("n_signatures", "distinct row shapes compiled"),

@@ -132,18 +132,33 @@ def set_ipopt_option(problem: Any, name: str, val: Any) -> None:
 
 
 class _Callbacks:
-    """The object cyipopt calls: the evaluator plus an iteration recorder."""
+    """The object cyipopt calls: the evaluator, timed (so that a slow solve can be
+    told apart into function evaluations and Ipopt's own work), plus an iteration
+    recorder."""
 
     def __init__(self, ev: NLPEvaluator) -> None:
-        self.objective = ev.objective
-        self.gradient = ev.gradient
-        self.constraints = ev.constraints
-        self.jacobian = ev.jacobian
+        self.objective = self._timed(ev.objective)
+        self.gradient = self._timed(ev.gradient)
+        self.constraints = self._timed(ev.constraints)
+        self.jacobian = self._timed(ev.jacobian)
         self.jacobianstructure = ev.jacobianstructure
-        self.hessian = ev.hessian
+        self.hessian = self._timed(ev.hessian)
         self.hessianstructure = ev.hessianstructure
         self.iterations = 0
         self.inf_du = math.nan
+        self.callback_time = 0.0
+
+    def _timed(self, fun: Any) -> Any:
+        clock = time.perf_counter
+
+        def timed(*args: Any) -> Any:
+            t0 = clock()
+            try:
+                return fun(*args)
+            finally:
+                self.callback_time += clock() - t0
+
+        return timed
 
     def intermediate(self, alg_mod, iter_count, obj_value, inf_pr, inf_du, *args) -> bool:
         self.iterations = int(iter_count)
@@ -216,6 +231,7 @@ class CyIpoptDirect(SolverBase):
         info.ipopt_message = IPOPT_STATUS.get(code, (f"unknown status {code}",))[0]
         info.primal_infeasibility = viol
         info.dual_infeasibility = sol["inf_du"]
+        info.callback_time = sol["callback_time"]
 
         has_solution = sol_status != SolutionStatus.noSolution
         if has_solution:
@@ -248,6 +264,7 @@ class CyIpoptDirect(SolverBase):
             _, sol = problem.solve(ev.x0, lagrange=lagrange, zl=zl, zu=zu)
         problem.close()
         sol["iterations"] = cb.iterations
+        sol["callback_time"] = cb.callback_time
         sol["inf_du"] = cb.inf_du
         sol["log"] = log.getvalue()
         return sol
