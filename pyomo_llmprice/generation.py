@@ -18,7 +18,14 @@ import pyomo.environ as pyo
 from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import SolutionStatus
 
-__all__ = ["GenerationLog", "solve_once", "solve_with_generation", "violated_pairs"]
+__all__ = [
+    "GenerationLog",
+    "RetryLog",
+    "solve_menu",
+    "solve_once",
+    "solve_with_generation",
+    "violated_pairs",
+]
 
 #: Ipopt options for the warm-started re-solves
 WARM_START_OPTIONS = {
@@ -128,3 +135,90 @@ def solve_with_generation(
             break
         added += block.add_incentive_pairs([(labels[i], labels[k]) for i, k in pairs])
     return results, GenerationLog(rnd, added, len(block.ic_pairs), worst, iterations)
+
+
+#: statuses worth a second attempt: the solver lost its way, it did not hit a limit
+RETRY_OUTCOMES = ("not_converged", "infeasible")
+
+#: weight of the proximal term of the regularized retry (relative to expected profit)
+REGULARIZATION = 1e-6
+
+
+@dataclass
+class RetryLog:
+    """A failed solve, the regularized solve that replaced it, and the polish after it."""
+
+    first_outcome: str
+    regularized_outcome: str
+    polished_outcome: str
+    regularization: float
+
+    def describe(self) -> str:
+        return (
+            f"first solve ended {self.first_outcome}; retried with a proximal term "
+            f"{self.regularization:g} * E[t^2 + |q|^2] ({self.regularized_outcome}), then "
+            f"the original problem warm-started from it ({self.polished_outcome})"
+        )
+
+
+def solve_menu(
+    model: Any,
+    solver: str,
+    options: dict[str, Any],
+    tee: bool = False,
+    time_limit: float | None = None,
+    retry: bool = True,
+) -> tuple[Any, GenerationLog | None, RetryLog | None]:
+    """Solve `model.menu` (generated IC if its block says so); retry once if Ipopt fails.
+
+    Degenerate menus (many binding constraints, pooled types) can break Ipopt's
+    constraint qualifications: restoration failure, tiny steps. The retry solves
+    the problem with a strictly concave proximal term ``- eps E[t^2 + |q|^2]``
+    (unique optimum, regular multipliers), then re-solves the *original* problem
+    warm-started from that point: the reported menu is always the original
+    problem's, and the result says that a retry happened.
+    """
+    from pyomo_llmprice.outcomes import solver_outcome
+
+    opt = SolverFactory(solver)
+    generation = None
+    if model.menu.ic_set == "generated":
+        results, generation = solve_with_generation(model, solver, options, tee, time_limit)
+    else:
+        results = solve_once(opt, model, options, tee, time_limit)
+    first = solver_outcome(results)
+    if not retry or first not in RETRY_OUTCOMES:
+        return results, generation, None
+    block = model.menu
+    objective = block.component("profit_objective")
+    if objective is None:  # the user's own objective: we do not know what to regularize
+        return results, generation, None
+    q = getattr(block, block.characteristic)
+    n = len(block.types)
+    block._regularized_objective = pyo.Objective(
+        expr=block.expected_profit
+        - REGULARIZATION
+        * sum(
+            block.prob[k] * (block.payment[k] ** 2 + sum(q[k, g] ** 2 for g in block.goods_set))
+            for k in block.types
+        ),
+        sense=pyo.maximize,
+    )
+    block.scaling_factor[block._regularized_objective] = float(n)
+    objective.deactivate()
+    try:
+        regularized = solve_once(opt, model, options, tee, time_limit)
+    finally:
+        objective.activate()
+        block.del_component("_regularized_objective")
+    reg_outcome = solver_outcome(regularized)
+    if regularized.solution_status == SolutionStatus.noSolution:
+        return results, generation, RetryLog(first, reg_outcome, "not run", REGULARIZATION)
+    regularized.solution_loader.load_vars()
+    for name in ("dual", "rc"):
+        if model.component(name) is None:
+            model.add_component(name, pyo.Suffix(direction=pyo.Suffix.IMPORT))
+    regularized.solution_loader.load_import_suffixes()
+    polished = solve_once(opt, model, {**WARM_START_OPTIONS, **options}, tee, time_limit, True)
+    log = RetryLog(first, reg_outcome, solver_outcome(polished), REGULARIZATION)
+    return polished, generation, log

@@ -171,8 +171,8 @@ class ScreeningData(ScreeningMenuData):
     def _declare_allocation(self) -> None:
         lo, hi = self.value_form.quality_bounds(self.nonnegative)
         start = 0.5 if hi is None else 0.5 * hi
-        self.quality = pyo.Var(
-            self.types,
+        self._bundle_var(
+            "quality",
             self.goods_set,
             bounds=(lo, hi),
             initialize=start,

@@ -43,29 +43,16 @@ class TokenMenuData(ScreeningMenuData):
         self.cost_output = pyo.Param(initialize=tech.cost_output, mutable=True)
         self.cost_finetune = pyo.Param(initialize=tech.cost_finetune, mutable=True)
         nn = pyo.NonNegativeReals
-        self.input_factor = pyo.Var(
-            self.types,
-            self.goods_set,
-            within=nn,
-            initialize=1.0,
-            doc="x^alpha per good (factor variable)",
+        goods = self.goods_set
+        self._bundle_var(
+            "input_factor", goods, within=nn, initialize=1.0, doc="x^alpha per good (factor)"
         )
-        self.output_factor = pyo.Var(
-            self.types,
-            self.goods_set,
-            within=nn,
-            initialize=1.0,
-            doc="y^beta per good (factor variable)",
+        self._bundle_var(
+            "output_factor", goods, within=nn, initialize=1.0, doc="y^beta per good (factor)"
         )
-        self.finetune = pyo.Var(
-            self.types, within=nn, initialize=0.0, doc="fine-tuning tokens of the bundle"
-        )
-        self.precision = pyo.Var(
-            self.types,
-            self.goods_set,
-            within=nn,
-            initialize=0.5,
-            doc="precision delivered per good",
+        self._bundle_var("finetune", within=nn, initialize=0.0, doc="fine-tuning tokens")
+        self._bundle_var(
+            "precision", goods, within=nn, initialize=0.5, doc="precision delivered per good"
         )
 
     def _declare_bundle_rows(self) -> None:
@@ -76,6 +63,8 @@ class TokenMenuData(ScreeningMenuData):
         gidx = {g: j for j, g in enumerate(goods)}
 
         def technology_rule(b: Any, k: Any, g: Any) -> Any:
+            if b.is_merged(k):  # the representative's row covers it
+                return pyo.Constraint.Skip
             return b.precision[k, g] <= prec.precision(
                 b.input_factor[k, g], b.output_factor[k, g], b.finetune[k]
             )
@@ -104,12 +93,6 @@ class TokenMenuData(ScreeningMenuData):
                 + b.cost_finetune * b.finetune[k]
             ),
         )
-
-    def _tied_components(self) -> list[Any]:
-        return [self.input_factor, self.output_factor, self.finetune, self.precision, self.payment]
-
-    def _bundle_rows(self) -> list[Any]:
-        return [self.technology_limit]
 
     # -- read-back ------------------------------------------------------------------
     def menu_arrays(self) -> dict[str, np.ndarray]:

@@ -27,3 +27,45 @@ def test_generated_equals_all_pairs_on_labeled_tasks():
     assert log.final_pairs < len(inst.types) * (len(inst.types) - 1)
     assert generated.profit == pytest.approx(all_pairs.profit, rel=1e-7)
     assert generated.verification.max_violation <= generated.tolerance
+
+
+def test_failed_solve_is_retried_regularized_and_reported(monkeypatch):
+    """A first solve that stops short (only an acceptable level) is retried; the retry
+    solves a proximally regularized problem and then the original one, and the result
+    says so. The menu is the original problem's exact optimum (Mussa-Rosen, N = 10)."""
+    import pyomo.environ as pyo
+
+    from pyomo_llmprice import generation, theory
+    from pyomo_llmprice.blocks import Screening
+
+    real = generation.solve_once
+    calls = []
+
+    def first_stops_short(opt, model, options, *args, **kwds):
+        if not calls:  # converge only to an "acceptable" level: Ipopt status 1
+            options = {**options, "tol": 1e-30, "acceptable_tol": 1e-1, "acceptable_iter": 1}
+        calls.append(options)
+        return real(opt, model, options, *args, **kwds)
+
+    monkeypatch.setattr(generation, "solve_once", first_stops_short)
+    bench = theory.mussa_rosen(10)
+    model = pyo.ConcreteModel()
+    model.menu = Screening(theta=bench.theta)
+    res = solve_model(model)
+    assert len(calls) == 3
+    assert res.retry is not None
+    assert res.retry.first_outcome == "not_converged"
+    assert res.retry.regularized_outcome == res.retry.polished_outcome == "optimal"
+    assert res.status == "optimal"
+    assert res.profit == pytest.approx(bench.profit, rel=1e-8)
+    assert model.menu.component("_regularized_objective") is None
+    assert model.menu.profit_objective.active
+    assert "retry: first solve ended not_converged" in res.report()
+    assert res.to_dict()["retry"]["polished_outcome"] == "optimal"
+
+
+def test_converged_solve_is_not_retried():
+    inst = read_instance(INSTANCE)
+    res = solve_model(build_model(inst, "packages"))
+    assert res.status == "optimal" and res.retry is None
+    assert res.to_dict()["retry"] is None
