@@ -28,6 +28,7 @@ from pyomo_llmprice.tariffs.menu import (
     TwoPartTariff,
     best_response,
     evaluate_tariffs,
+    tariff_menu_from_bundles,
     tariff_menu_from_result,
 )
 
@@ -55,5 +56,6 @@ __all__ = [
     "linear_pricing",
     "package_value",
     "split_package",
+    "tariff_menu_from_bundles",
     "tariff_menu_from_result",
 ]

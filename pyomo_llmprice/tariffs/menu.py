@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,7 @@ __all__ = [
     "TwoPartTariff",
     "best_response",
     "evaluate_tariffs",
+    "tariff_menu_from_bundles",
     "tariff_menu_from_result",
 ]
 
@@ -51,6 +52,9 @@ FloatArray = NDArray[np.float64]
 
 #: net utilities within this (times max(1, utility scale)) count as a tie
 TIE_TOL = 1e-9
+
+#: types x plans entries evaluated at once by best_response (memory stays bounded)
+CHUNK_ELEMENTS = 1 << 20
 
 
 class TariffError(ValueError):
@@ -165,7 +169,6 @@ class TariffOutcome:
     cost: FloatArray
     deviation_gain: FloatArray  # best net utility minus the intended one (NaN: none intended)
     intended: NDArray[np.intp] | None = None
-    aggregates: dict[str, float] = field(default_factory=dict)
 
     @property
     def revenue(self) -> float:
@@ -300,28 +303,36 @@ def best_response(
     names = _labels(labels, n)
     fees = menu.fees()
     prices = menu.price_matrix()
-    if k:
-        tokens, gross = model.demand(th[:, None], prices[None, :, :])  # (n, K, 3), (n, K)
+    choice = np.full(n, -1, dtype=np.intp)
+    chosen_tokens = np.zeros((n, 3))
+    chosen_gross = np.zeros(n)
+    best_util = np.zeros(n)
+    # rows in chunks: the types x plans arrays stay near CHUNK_ELEMENTS entries
+    step = max(1, CHUNK_ELEMENTS // max(k, 1))
+    for start in range(0, n if k else 0, step):
+        rows = slice(start, min(n, start + step))
+        tokens, gross = model.demand(th[rows, None], prices[None, :, :])  # (r, K, 3), (r, K)
         spend = np.einsum("ikj,kj->ik", tokens, prices)
         utility = gross - spend - fees[None, :]
         seller = fees[None, :] + spend - model.cost(tokens)
-    else:
-        tokens = np.zeros((n, 0, 3))
-        gross = utility = seller = np.zeros((n, 0))
-    # Option 0 is "buy nothing" (utility 0, profit 0); options 1..K the plans.
-    util_all = np.concatenate([np.zeros((n, 1)), utility], axis=1)
-    profit_all = np.concatenate([np.zeros((n, 1)), seller], axis=1)
-    best_util = util_all.max(axis=1)
-    scale = np.maximum(1.0, np.abs(util_all).max(axis=1))
-    tied = util_all >= (best_util - tie_tol * scale)[:, None]
-    # argmax returns the first maximum: lowest option index among equally profitable ties
-    pick = np.argmax(np.where(tied, profit_all, -np.inf), axis=1)
-    choice = pick - 1
-    rows = np.arange(n)
+        # option 0 is "buy nothing" (utility 0, profit 0); options 1..K the plans
+        r = utility.shape[0]
+        util_all = np.concatenate([np.zeros((r, 1)), utility], axis=1)
+        profit_all = np.concatenate([np.zeros((r, 1)), seller], axis=1)
+        top = util_all.max(axis=1)
+        scale = np.maximum(1.0, np.abs(util_all).max(axis=1))
+        tied = util_all >= (top - tie_tol * scale)[:, None]
+        # argmax returns the first maximum: lowest option index among equally profitable ties
+        pick = np.argmax(np.where(tied, profit_all, -np.inf), axis=1)
+        local = np.arange(r)
+        bought = pick > 0
+        choice[rows] = pick - 1
+        best_util[rows] = util_all[local, pick]
+        plan = np.maximum(pick - 1, 0)
+        chosen_tokens[rows] = np.where(bought[:, None], tokens[local, plan], 0.0)
+        chosen_gross[rows] = np.where(bought, gross[local, plan], 0.0)
     bought = choice >= 0
     safe = np.where(bought, choice, 0)
-    chosen_tokens = np.where(bought[:, None], tokens[rows, safe] if k else 0.0, np.zeros((n, 3)))
-    chosen_gross = np.where(bought, gross[rows, safe] if k else 0.0, 0.0)
     payment = np.zeros(n)
     if k:
         spent = np.einsum("ij,ij->i", chosen_tokens, prices[safe])
@@ -330,7 +341,7 @@ def best_response(
     cost = np.where(bought, model.cost(chosen_tokens), 0.0)
     intended = menu.intended_choice
     if menu.intended_utility is not None and len(menu.intended_utility) == n:
-        deviation = util_all[rows, pick] - np.asarray(menu.intended_utility, float)
+        deviation = best_util - np.asarray(menu.intended_utility, float)
     else:
         deviation = np.full(n, np.nan)
     if intended is not None and len(intended) != n:
@@ -421,13 +432,45 @@ def tariff_menu_from_result(
             f"a {result.setting!r} menu contracts per task and has no tariff form"
         )
     menu = result.menu
-    theta = menu["theta"].to_numpy(float)
-    prob = menu["prob"].to_numpy(float)
-    tokens = menu[["input_tokens", "output_tokens", "finetune_tokens"]].to_numpy(float)
-    payment = menu["payment"].to_numpy(float)
-    cost = menu["cost"].to_numpy(float)
-    served = menu["served"].to_numpy(bool)
-    tech = result_technology(result, technology)
+    return tariff_menu_from_bundles(
+        menu["theta"].to_numpy(float),
+        menu["prob"].to_numpy(float),
+        menu[["input_tokens", "output_tokens", "finetune_tokens"]].to_numpy(float),
+        menu["payment"].to_numpy(float),
+        menu["served"].to_numpy(bool),
+        result_technology(result, technology),
+        pool_rtol,
+    )
+
+
+def tariff_menu_from_bundles(
+    theta: ArrayLike,
+    prob: ArrayLike,
+    tokens: ArrayLike,
+    payment: ArrayLike,
+    served: ArrayLike,
+    technology: Technology,
+    pool_rtol: float = 1e-7,
+) -> TariffMenu:
+    """Tangent two-part tariffs of any Token Packages menu given as arrays (per type).
+
+    ``tokens`` is (N, 3); used by :func:`tariff_menu_from_result` and for menus computed
+    elsewhere (e.g. :func:`pyomo_llmprice.theory.discrete_optimal_menu` on grids too large
+    to solve). The caller vouches that the menu is optimal and verified.
+    """
+    theta = np.asarray(theta, float)
+    prob = np.asarray(prob, float)
+    tokens = np.asarray(tokens, float).reshape(theta.size, 3)
+    payment = np.asarray(payment, float)
+    served = np.asarray(served, bool)
+    tech = technology
+    cost = tokens @ np.array([tech.cost_input, tech.cost_output, tech.cost_finetune])
+    if isinstance(tech.precision, CobbDouglas):
+        gross = theta * tech.precision.precision_of_tokens(*tokens.T)
+    else:
+        a_in, a_out = tech.precision.factors(tokens[:, 0], tokens[:, 1])
+        gross = theta * np.asarray(tech.precision.precision(a_in, a_out, tokens[:, 2]), float)
+    rent = np.where(served, gross - payment, 0.0)
     markup = tangent_markup(theta, tokens, tech)
     n = len(theta)
     intended = np.full(n, -1, dtype=np.intp)
@@ -459,12 +502,7 @@ def tariff_menu_from_result(
             fee = float(payment[lead] - m * cost[lead])
             plans.append(TwoPartTariff.from_markup(f"plan{g + 1:0{width}d}", fee, m, tech))
             intended[idx] = g
-    return TariffMenu(
-        plans=plans,
-        technology=tech,
-        intended_choice=intended,
-        intended_utility=menu["rent"].to_numpy(float),
-    )
+    return TariffMenu(plans=plans, technology=tech, intended_choice=intended, intended_utility=rent)
 
 
 def result_technology(result: MenuResult, given: Technology | Instance | None = None) -> Technology:

@@ -27,12 +27,16 @@ from pyomo_llmprice.tariffs import (
     design_plans,
     evaluate_tariffs,
     linear_pricing,
+    tariff_menu_from_bundles,
     tariff_menu_from_result,
 )
+from pyomo_llmprice.tariffs import menu as menu_module
 from pyomo_llmprice.technology import Technology
+from pyomo_llmprice.types import theta_grid_from_cdf
 
 C = 0.2
 GOOD = QuadraticGood(C)
+PAPER = Technology.cobb_douglas()
 
 
 def midpoint_grid(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -256,3 +260,34 @@ def test_markup_is_nan_when_prices_are_not_proportional_to_cost():
     assert (uniform.price_input, uniform.price_output, uniform.price_finetune) == pytest.approx(
         (0.15, 0.45, 0.3)
     )
+
+
+def paper_tangent_gap(n: int):
+    """Tangent tariffs of the exact discrete optimum (theory.py) of the paper's theta grid."""
+    types = theta_grid_from_cdf(n, lambda t: 2 * t - t * t)
+    menu = theory.discrete_optimal_menu(types.theta, types.prob, PAPER)
+    tokens = np.column_stack([menu.X, menu.Y, menu.Z])
+    tariffs = tariff_menu_from_bundles(
+        types.theta, types.prob, tokens, menu.payment, menu.served, PAPER
+    )
+    return menu, tariffs, evaluate_tariffs(tariffs, (types.theta, types.prob), PAPER)
+
+
+def test_paper_tangent_gap_is_second_order_in_the_grid_step():
+    (m1, t1, o1), (m2, _, o2) = paper_tangent_gap(200), paper_tangent_gap(800)
+    # tangent to each bundle: every type's own plan reproduces its bundle and payment
+    np.testing.assert_allclose(t1.intended_utility[m1.served], m1.rent[m1.served], atol=1e-12)
+    ratio = o1.max_deviation_gain / o2.max_deviation_gain
+    assert 12 < ratio < 20  # 4x finer grid: 16x smaller gain (1/N^2)
+    shortfall = [m1.profit - o1.profit, m2.profit - o2.profit]
+    assert 3 < shortfall[0] / shortfall[1] < 5  # the seller's loss is first order (1/N)
+
+
+def test_best_response_in_chunks_equals_one_pass(monkeypatch):
+    _, tariffs, whole = paper_tangent_gap(200)
+    monkeypatch.setattr(menu_module, "CHUNK_ELEMENTS", 7)
+    types = theta_grid_from_cdf(200, lambda t: 2 * t - t * t)
+    chunked = evaluate_tariffs(tariffs, (types.theta, types.prob), PAPER)
+    assert np.array_equal(chunked.choice, whole.choice)
+    np.testing.assert_array_equal(chunked.payment, whole.payment)
+    np.testing.assert_array_equal(chunked.deviation_gain, whole.deviation_gain)
