@@ -161,6 +161,15 @@ def finished_keys(out: str | Path) -> set[str]:
     }
 
 
+def _ignore_interrupts() -> None:
+    """Run on each local worker process: leave SIGINT to the driver."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _write_part(out: Path, row: dict[str, Any]) -> None:
     final = out / f"{PART_PREFIX}{row['key']}.parquet"
     tmp = out / f".{final.name}.tmp"
@@ -233,6 +242,9 @@ def run_sweep(
             silence_logs=logging.ERROR,
         )
         client = Client(cluster)
+        # Ctrl-C reaches the whole process group: let the driver alone handle it, so
+        # the local workers do not each print a KeyboardInterrupt traceback.
+        client.run(_ignore_interrupts)
     elif client is None:
         client = Client(scheduler)
     ran = failed = 0
