@@ -74,10 +74,18 @@ def plot_performance_profile(
     fig = Figure(figsize=(6.4, 4.2))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    for solver in profile.columns:
+    styles = ["-", "--", "-.", ":"]  # solvers often coincide: keep every line visible
+    for k, solver in enumerate(profile.columns):
         taus = np.append(profile.index.to_numpy(float), tau_max)
         rho = np.append(profile[solver].to_numpy(float), profile[solver].iloc[-1])
-        ax.step(taus, rho, where="post", label=str(solver), linewidth=1.8)
+        ax.step(
+            taus,
+            rho,
+            where="post",
+            label=str(solver),
+            linewidth=2.4 - 0.3 * (k % 4),
+            linestyle=styles[k % len(styles)],
+        )
     ax.set_xscale("log", base=2)
     ax.set_xlim(1.0, tau_max)
     ax.set_ylim(-0.02, 1.02)
