@@ -8,7 +8,9 @@ problem and differ only in who drives Ipopt and computes derivatives.
 from __future__ import annotations
 
 import io
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 import casadi as ca
 import numpy as np
@@ -32,6 +34,9 @@ class CasadiIpopt(CyIpoptDirect):
 
     CONFIG = CyIpoptConfig()
 
+    #: CasADi's MUMPS has METIS; its automatic ordering needs no help
+    default_options: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+
     def available(self) -> Availability:
         return Availability.FullLicense if ca.has_nlpsol("ipopt") else Availability.NotFound
 
@@ -40,7 +45,9 @@ class CasadiIpopt(CyIpoptDirect):
 
     def _run_ipopt(self, model: Any, ev: NLPEvaluator, config: CyIpoptConfig) -> dict:
         x, f, g = ev.casadi_problem()
-        opts = {"ipopt." + k: v for k, v in effective_options(config, ev).items()}
+        opts = {
+            "ipopt." + k: v for k, v in effective_options(config, ev, self.default_options).items()
+        }
         opts.setdefault("ipopt.sb", "yes")
         opts["error_on_fail"] = False
         args: dict[str, Any] = {

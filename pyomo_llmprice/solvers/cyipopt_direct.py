@@ -15,9 +15,10 @@ from __future__ import annotations
 import io
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 import numpy as np
 from pyomo.common.collections import ComponentMap
@@ -171,6 +172,14 @@ class CyIpoptDirect(SolverBase):
 
     CONFIG = CyIpoptConfig()
 
+    #: Ipopt options set unless the user gives them. The wheel's MUMPS has no METIS;
+    #: its automatic choice (Ipopt's default mumps_pivot_order=7) then takes AMF, which
+    #: factorizes all-pairs screening KKT systems ~1.7x slower than PORD at 100 types
+    #: (benchmarks/solver_overhead.py). PORD took the same iterates as AMF on every
+    #: shipped instance tried; QAMD and AMD did not (a worse local optimum on
+    #: paper_vs_20x20 Token Packages).
+    default_options: ClassVar[Mapping[str, Any]] = MappingProxyType({"mumps_pivot_order": 4})
+
     def available(self) -> Availability:
         return Availability.NotFound if cyipopt is None else Availability.FullLicense
 
@@ -258,7 +267,7 @@ class CyIpoptDirect(SolverBase):
         log = io.StringIO()
         with capture_output(TeeStream(log, *config.tee), capture_fd=True):
             # inside the capture: Ipopt prints its complaints about refused types
-            for name, val in effective_options(config, ev).items():
+            for name, val in effective_options(config, ev, self.default_options).items():
                 set_ipopt_option(problem, name, val)
             lagrange, zl, zu = self._warm_start(model, ev, config, problem)
             _, sol = problem.solve(ev.x0, lagrange=lagrange, zl=zl, zu=zu)
@@ -337,10 +346,14 @@ def objective_scaling(ev: NLPEvaluator) -> float | None:
     return None
 
 
-def effective_options(config: CyIpoptConfig, ev: NLPEvaluator) -> dict[str, Any]:
-    """Ipopt options: the user's, ``max_wall_time`` from ``time_limit``, and
-    ``obj_scaling_factor`` from the model's suffix (both interfaces use this)."""
-    opts = normalize_options(config.solver_options)
+def effective_options(
+    config: CyIpoptConfig, ev: NLPEvaluator, defaults: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Ipopt options: the interface's `defaults` overridden by the user's,
+    ``max_wall_time`` from ``time_limit``, and ``obj_scaling_factor`` from the
+    model's suffix (both interfaces use this)."""
+    opts = dict(defaults or {})
+    opts.update(normalize_options(config.solver_options))
     if config.time_limit is not None:
         opts["max_wall_time"] = max(float(config.time_limit), 1e-3)
     scale = objective_scaling(ev)

@@ -522,6 +522,24 @@ def test_string_options_reach_ipopt_new_api(hs071):
     assert opts["max_iter"] == "500"
 
 
+def test_default_mumps_ordering_and_user_override(hs071):
+    """PORD unless the user chooses: the wheel's MUMPS has no METIS (see default_options)."""
+    res = NewSolverFactory("cyipopt_direct").solve(
+        hs071, solver_options={"print_user_options": "yes"}
+    )
+    assert _user_options(res.solver_log)["mumps_pivot_order"] == "4"
+    res = NewSolverFactory("cyipopt_direct").solve(
+        hs071, solver_options={"print_user_options": "yes", "mumps_pivot_order": 7}
+    )
+    assert _user_options(res.solver_log)["mumps_pivot_order"] == "7"
+    res = NewSolverFactory("casadi_ipopt").solve(
+        hs071, solver_options={"print_user_options": "yes"}
+    )
+    casadi_options = _user_options(res.solver_log)
+    assert casadi_options["print_user_options"] == "yes"
+    assert "mumps_pivot_order" not in casadi_options
+
+
 def test_string_options_reach_ipopt_legacy(hs071, capfd):
     pyo.SolverFactory("cyipopt_direct").solve(hs071, options=OPTION_LOG, tee=True)
     opts = _user_options(capfd.readouterr().out)
