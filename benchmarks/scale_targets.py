@@ -19,7 +19,8 @@ which includes Ipopt's and MUMPS's C allocations) is its own. Printed:
 3. Time and rounds against N, generated IC beside all pairs, on Rochet-Chone grids
    (all pairs up to 12 x 12 = 144 types, 20,592 IC rows; generated beyond).
 
-Timings are wall-clock on a shared machine (2 cores): noisy, compare within a run.
+Timings are wall-clock on a shared machine (2 cores): noisy, compare within a run;
+``cpu_s`` (user + system CPU of the case's process) is less sensitive to other load.
 """
 
 from __future__ import annotations
@@ -128,7 +129,9 @@ def run_one(kind: str, size: int, ic: str, extra: dict) -> dict:
             profit=res.profit,
             gap_to_theory=None if ref is None else (res.profit - ref) / ref,
         )
-    row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    row["cpu_s"] = usage.ru_utime + usage.ru_stime  # less sensitive to a loaded machine
+    row["peak_rss_mb"] = usage.ru_maxrss / 1024
     return row
 
 
@@ -199,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                 "merge_identical",
                 "status",
                 "total_s",
+                "cpu_s",
                 "iterations",
                 "rounds",
                 "ic_pairs",
@@ -222,7 +226,15 @@ def main(argv: list[str] | None = None) -> int:
         show(
             f"Memory against N (Token Packages, adjacent IC; interpreter baseline {base:.0f} MB)",
             rows,
-            ["N", "status", "total_s", "peak_rss_mb", "rss_above_baseline_mb"],
+            [
+                "N",
+                "status",
+                "total_s",
+                "cpu_s",
+                "iterations",
+                "peak_rss_mb",
+                "rss_above_baseline_mb",
+            ],
         )
         verdict = "roughly linear" if slope < 1.3 else "SUPERLINEAR"
         print(f"log-log slope of memory above baseline: {slope:.2f} ({verdict})")
@@ -246,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                 "ic",
                 "status",
                 "total_s",
+                "cpu_s",
                 "iterations",
                 "rounds",
                 "ic_pairs",
