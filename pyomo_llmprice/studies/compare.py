@@ -5,7 +5,10 @@ all IC/IR pairs), so a row's ``status`` means the same everywhere: ``optimal`` o
 when the solver converged *and* the menu passed verification. Solvers that are not
 installed are rows with status ``unavailable`` (and a note), never a crash.
 The gap compares each run's profit with the best verified profit found on the same
-instance, setting and formulation by any solver.
+instance and setting by any solver and formulation. For Token Packages the exact
+discrete optimum is known (:func:`pyomo_llmprice.theory.discrete_optimal_menu`), and
+``gap_exact`` measures each run against it: a verified menu can still be a local
+optimum below it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ __all__ = [
     "FORMULATIONS",
     "SolverProbe",
     "compare",
+    "exact_profit",
     "mark_solved",
     "probe_solver",
     "to_markdown",
@@ -78,6 +82,8 @@ COLUMNS: tuple[str, ...] = (
     "max_ir_violation",
     "max_violation",
     "gap",
+    "exact_objective",
+    "gap_exact",
     "n_variables",
     "n_constraints",
     "note",
@@ -229,11 +235,20 @@ def compare(
         from pyomo_llmprice.pipeline import build_model
 
         n, m = _model_size(build_model(inst, setting, ic))
+        exact = exact_profit(inst, setting)
         for name, probe in probes.items():
-            base = {"n_variables": n, "n_constraints": m}
+            base = {"n_variables": n, "n_constraints": m, "exact_objective": exact}
             if not probe.available:
                 rows.append(
-                    _row(inst, setting, formulation, name, status="unavailable", note=probe.note)
+                    _row(
+                        inst,
+                        setting,
+                        formulation,
+                        name,
+                        status="unavailable",
+                        note=probe.note,
+                        exact_objective=exact,
+                    )
                 )
                 continue
             if probe.api == "legacy" and ic == "generated":
@@ -276,7 +291,17 @@ def compare(
                     break
                 times.append(wall)
             if result is None:
-                rows.append(_row(inst, setting, formulation, name, status="error", note=note))
+                rows.append(
+                    _row(
+                        inst,
+                        setting,
+                        formulation,
+                        name,
+                        status="error",
+                        note=note,
+                        exact_objective=exact,
+                    )
+                )
                 continue
             v = result.verification
             rows.append(
@@ -301,13 +326,30 @@ def compare(
     return _add_gaps(table)
 
 
+def exact_profit(instance: Instance, setting: str) -> float:
+    """The exact discrete optimum where theory knows it (Token Packages), else NaN."""
+    if setting != "packages":
+        return math.nan
+    from pyomo_llmprice.theory import discrete_optimal_menu
+
+    try:
+        return float(
+            discrete_optimal_menu(instance.theta, instance.types.prob, instance.technology).profit
+        )
+    except (TypeError, ValueError):  # e.g. a precision function other than Cobb-Douglas
+        return math.nan
+
+
 def _add_gaps(table: pd.DataFrame) -> pd.DataFrame:
-    """Relative gap to the best verified profit of the same instance/setting/formulation."""
-    keys = ["instance", "setting", "formulation"]
+    """Relative gaps to the best verified profit (any solver or formulation of the same
+    instance and setting) and to the exact optimum where known."""
+    keys = ["instance", "setting"]
     verified = table["objective"].where(table["status"] == "optimal")
     best = verified.groupby([table[k] for k in keys]).transform("max")
     scale = best.abs().where(best.abs() > 0, 1.0)
     table["gap"] = (best - table["objective"]) / scale
+    exact = table["exact_objective"].astype(float)
+    table["gap_exact"] = (exact - table["objective"]) / exact.abs().where(exact.abs() > 0, 1.0)
     return table
 
 
@@ -328,10 +370,11 @@ def to_markdown(table: pd.DataFrame) -> str:
     missing = [str(name) for name, gone in absent.items() if gone]
     shown = table[~table["solver"].isin(missing)]
     shown = shown.drop(columns=["n_variables", "n_constraints"], errors="ignore").copy()
+    shown = shown.drop(columns=["exact_objective"])
     for col in ("wall_time", "objective", "max_ic_violation", "max_ir_violation"):
         if col in shown:
             shown[col] = shown[col].map(_short)
-    for col in ("max_violation", "gap"):
+    for col in ("max_violation", "gap", "gap_exact"):
         if col in shown:
             shown[col] = shown[col].map(lambda v: _short(v, 2))
     if "iterations" in shown:

@@ -49,6 +49,8 @@ def test_every_solver_has_a_row_and_the_optimum_is_the_closed_form(table):
     assert (ran["max_violation"] <= 1e-6).all()
     assert (ran["wall_time"] > 0).all() and (ran["iterations"] > 0).all()
     assert ran["gap"].min() == 0.0 and ran["gap"].max() < 1e-6
+    assert (table["exact_objective"] == exact).all()
+    assert ran["gap_exact"].abs().max() < 1e-6
 
 
 def test_missing_solver_is_reported_and_skipped(table):
