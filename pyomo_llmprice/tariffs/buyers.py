@@ -18,11 +18,13 @@ A buyer model is any object with ``demand(theta, prices) -> (tokens (..., 3), gr
 form), :class:`NumericalBuyer` (any precision function, scipy) and
 :class:`QuadraticBuyer`, the textbook one-good buyer ``theta q - q^2/2`` with unit cost
 ``c`` (model.md section 5), whose quantity is reported as the input-token class so that
-the quantity-discount case runs through the same tariff code.
+the quantity-discount case runs through the same tariff code; :class:`ValueBuyer` does the
+same for any concave one-good value ``theta v(q)`` numerically.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,6 +40,8 @@ __all__ = [
     "NumericalBuyer",
     "QuadraticBuyer",
     "QuadraticGood",
+    "ValueBuyer",
+    "ValueGood",
     "buyer_for",
     "cobb_douglas_demand",
     "package_value",
@@ -272,12 +276,103 @@ class QuadraticBuyer:
         return np.asarray(tokens, float) @ self.unit_costs
 
 
-def buyer_for(technology: Technology | QuadraticGood, numerical: bool = False) -> BuyerModel:
+@dataclass(frozen=True)
+class ValueGood:
+    """One good of smooth concave value ``theta * v(q)``, seller unit cost ``unit_cost``.
+
+    Plays the role of a technology (the good is priced as the input-token class, like
+    :class:`QuadraticGood`) for value functions without a closed-form demand, e.g. the
+    saturating ``1 - exp(-q)`` of model.md section 5; :class:`ValueBuyer` best-responds.
+    """
+
+    value: Callable[[float], float]
+    unit_cost: float
+
+    def __post_init__(self) -> None:
+        if not float(self.unit_cost) >= 0:
+            raise ValueError(f"unit_cost must be nonnegative, got {self.unit_cost}")
+
+    @property
+    def cost_input(self) -> float:
+        return float(self.unit_cost)
+
+    cost_output = 0.0
+    cost_finetune = 0.0
+
+    def cost(self, x: Any, y: Any, z: Any) -> Any:
+        return self.unit_cost * x
+
+
+@dataclass(frozen=True)
+class ValueBuyer:
+    """Best response ``argmax_q theta v(q) - p q`` over ``q >= 0`` by scipy (any concave v).
+
+    Bounded Brent on ``[0, 2h]``, ``h`` doubled until the surplus stops rising (concavity
+    makes the bracket valid); nothing is bought unless it beats ``q = 0``.
+    """
+
+    good: ValueGood
+    q_max: float = 1e12
+
+    @property
+    def unit_costs(self) -> FloatArray:
+        return np.array([self.good.unit_cost, 0.0, 0.0])
+
+    def _solve_one(self, theta: float, price: float) -> float:
+        def negative(q: float) -> float:
+            return -(theta * float(self.good.value(q)) - price * q)
+
+        hi = 1.0
+        while hi < self.q_max and negative(2 * hi) < negative(hi):
+            hi *= 2
+        res = optimize.minimize_scalar(
+            negative, bounds=(0.0, 2 * hi), method="bounded", options={"xatol": 1e-13 * hi}
+        )
+        if not res.fun < negative(0.0):
+            return 0.0
+        q = float(res.x)
+
+        # Brent stops at sqrt(eps) relative; polish on the first-order condition
+        # theta v'(q) = p (central differences), whose root is bracketed around q.
+        def marginal(x: float) -> float:
+            h = 1e-6 * max(1.0, x)
+            return (
+                theta * (float(self.good.value(x + h)) - float(self.good.value(x - h))) / (2 * h)
+                - price
+            )
+
+        lo, up = q * (1 - 1e-6), q * (1 + 1e-6) + 1e-12
+        if lo > 0 and marginal(lo) > 0 > marginal(up):
+            q = float(optimize.brentq(marginal, lo, up, xtol=1e-15, rtol=4 * np.finfo(float).eps))
+        return q
+
+    def demand(self, theta: ArrayLike, prices: ArrayLike) -> tuple[FloatArray, FloatArray]:
+        p = np.asarray(prices, float)[..., 0]
+        th, p = np.broadcast_arrays(np.asarray(theta, float), p)
+        q = np.zeros(th.shape)
+        value = np.zeros(th.shape)
+        for idx in np.ndindex(*th.shape):
+            q[idx] = self._solve_one(float(th[idx]), float(p[idx]))
+            value[idx] = float(self.good.value(q[idx]))
+        zeros = np.zeros_like(q)
+        return np.stack([q, zeros, zeros], axis=-1), th * value
+
+    def cost(self, tokens: ArrayLike) -> FloatArray:
+        return np.asarray(tokens, float) @ self.unit_costs
+
+
+def buyer_for(
+    technology: Technology | QuadraticGood | ValueGood, numerical: bool = False
+) -> BuyerModel:
     """The buyer model of a technology: closed form where it exists, numerical otherwise."""
     if isinstance(technology, QuadraticGood):
         return QuadraticBuyer(technology)
+    if isinstance(technology, ValueGood):
+        return ValueBuyer(technology)
     if not isinstance(technology, Technology):
-        raise TypeError(f"expected a Technology or QuadraticGood, got {type(technology).__name__}")
+        raise TypeError(
+            f"expected a Technology, QuadraticGood or ValueGood, got {type(technology).__name__}"
+        )
     if isinstance(technology.precision, CobbDouglas) and not numerical:
         return CobbDouglasBuyer(technology)
     return NumericalBuyer(technology)

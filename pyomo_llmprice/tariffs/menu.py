@@ -30,7 +30,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from pyomo_llmprice.io import Instance, read_instance
-from pyomo_llmprice.tariffs.buyers import BuyerModel, QuadraticGood, buyer_for
+from pyomo_llmprice.tariffs.buyers import BuyerModel, QuadraticGood, ValueGood, buyer_for
 from pyomo_llmprice.technology import CobbDouglas, Technology
 
 if TYPE_CHECKING:  # pipeline sits above this layer; only its result type is read
@@ -49,6 +49,9 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
+
+#: what plans are priced on: token technologies or a one-good textbook case
+Good = Technology | QuadraticGood | ValueGood
 
 #: net utilities within this (times max(1, utility scale)) count as a tie
 TIE_TOL = 1e-9
@@ -77,7 +80,11 @@ class TwoPartTariff:
 
     @classmethod
     def from_markup(
-        cls, name: str, fixed_fee: float, markup: float, technology: Technology | QuadraticGood
+        cls,
+        name: str,
+        fixed_fee: float,
+        markup: float,
+        technology: Good,
     ) -> TwoPartTariff:
         """Every class priced at ``markup`` times its marginal cost (the paper's plans)."""
         return cls(
@@ -123,7 +130,7 @@ class TariffMenu:
     """
 
     plans: list[TwoPartTariff]
-    technology: Technology | QuadraticGood
+    technology: Good
     intended_choice: NDArray[np.intp] | None = None
     intended_utility: FloatArray | None = None
 
@@ -282,7 +289,7 @@ def _labels(labels: Sequence[str] | None, n: int) -> list[str]:
 def best_response(
     theta: ArrayLike,
     menu: TariffMenu,
-    technology: Technology | QuadraticGood | None = None,
+    technology: Good | None = None,
     prob: ArrayLike | None = None,
     labels: Sequence[str] | None = None,
     buyer: BuyerModel | None = None,
@@ -367,7 +374,7 @@ def best_response(
 def evaluate_tariffs(
     menu: TariffMenu,
     types: Instance | str | Path | tuple[ArrayLike, ArrayLike] | ArrayLike,
-    technology: Technology | QuadraticGood | None = None,
+    technology: Good | None = None,
     buyer: BuyerModel | None = None,
     tie_tol: float = TIE_TOL,
 ) -> TariffOutcome:
