@@ -14,8 +14,13 @@ by SLSQP plus a scan of each markup. Assignments are searched by a pattern searc
 group boundaries scored by the profit of the exact best response, then the
 best is iterated to a fixed point (assignment -> markups -> best response -> assignment).
 Several starts (structure-based: contiguous equal-mass groups of the served types of the
-full menu, and seeded random boundaries) are tried; all are reported in ``starts``.
-Multiple local optima are expected; the best start is kept.
+full menu, each group of the K-1 design split in two, and seeded random boundaries) are
+tried; all are reported in ``starts``. Multiple local optima are expected (they are
+common on value-scale grids, whose discrete virtual values need ironing); the best start
+is kept, and for small type sets it is re-solved by the MPEC route (:mod:`.kkt`).
+
+This prices Token Packages (token totals, types by their index theta); Token Allocations
+contracts cannot be written as per-token prices (see :mod:`.menu`).
 """
 
 from __future__ import annotations
