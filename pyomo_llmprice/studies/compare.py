@@ -409,7 +409,7 @@ def write_comparison(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    table = mark_solved(table, gap_tolerance)
+    table = mark_solved(_add_gaps(table.copy()), gap_tolerance)  # tables may be concatenated
     paths = {"csv": out / "comparison.csv", "markdown": out / "comparison.md"}
     table.to_csv(paths["csv"], index=False)
     paths["markdown"].write_text(to_markdown(table))

@@ -73,6 +73,15 @@ def test_outputs_table_markdown_and_profile(table, tmp_path):
     assert paths["profile"].stat().st_size > 1000
 
 
+def test_gaps_span_formulations_of_concatenated_tables(table, tmp_path):
+    worse = table.assign(formulation="generated", objective=table["objective"] * (1 - 1e-3))
+    paths = write_comparison(pd.concat([table, worse], ignore_index=True), tmp_path)
+    out = pd.read_csv(paths["csv"])
+    generated = out[(out["formulation"] == "generated") & (out["status"] == "optimal")]
+    assert generated["gap"].to_numpy() == pytest.approx(1e-3, rel=1e-3)
+    assert not generated["solved"].any()
+
+
 def test_dense_solver_is_capped_by_size(small):
     out = compare([small], solvers=["scipy_slsqp"], dense_limit=10)
     assert out.loc[0, "status"] == "skipped"
