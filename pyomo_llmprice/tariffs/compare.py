@@ -130,6 +130,7 @@ def compare_pricing(
     if result.optimal:
         tangent = full_menu_tangent(result, instance)
         designs["full_menu_tangent"] = tangent
+        rows["full_menu"]["plans"] = len(tangent.menu)  # distinct bundles (pools share one)
         rows["full_menu_tangent"] = {
             "plans": len(tangent.menu),
             **tangent.outcome.summary(),
