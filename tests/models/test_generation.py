@@ -69,3 +69,35 @@ def test_converged_solve_is_not_retried():
     res = solve_model(build_model(inst, "packages"))
     assert res.status == "optimal" and res.retry is None
     assert res.to_dict()["retry"] is None
+
+
+def test_identical_types_share_one_bundle_exactly():
+    """Value-scale types with equal theta = w sqrt(s) are one buyer under Token Packages.
+
+    Merged, they share their representative's variables (References, no rows of
+    their own); the optimum is theory's exact discrete menu, verified on all pairs.
+    """
+    import numpy as np
+    import pyomo.environ as pyo
+
+    from pyomo_llmprice import theory
+    from pyomo_llmprice.blocks import TokenPackages
+
+    inst = read_instance(INSTANCE.parent / "paper_vs_5x5.dat")
+    ref = theory.discrete_optimal_menu(inst.theta, inst.types.prob, inst.technology)
+    model = pyo.ConcreteModel()
+    model.menu = TokenPackages(instance=inst, merge_identical=True)
+    menu = model.menu
+    merged = list(menu.merged_types)
+    assert merged  # premise: 0.3 sqrt(0.1) = 0.1 sqrt(0.9) up to rounding
+    theta = dict(zip(inst.types.labels, inst.theta, strict=True))
+    assert len(merged) == len(inst.types) - len(np.unique(np.round(inst.theta, 12)))
+    for k in merged:
+        rep = menu._rep_label[k]
+        assert theta[k] == pytest.approx(theta[rep], rel=1e-12)
+        assert menu.payment[k] is menu.payment[rep]
+        assert k not in menu.participation and (k, "package") not in menu.technology_limit
+    res = solve_model(model)
+    assert res.status == "optimal"
+    assert res.profit == pytest.approx(ref.profit, rel=1e-7)
+    assert res.verification.max_violation <= res.tolerance
