@@ -18,6 +18,8 @@ check_pyomo_version()
 SOLVERS = {
     "cyipopt_direct": "Ipopt (bundled with cyipopt) on an in-memory compilation of the model",
     "casadi_ipopt": "CasADi nlpsol('ipopt') on the same in-memory compilation",
+    "scipy_trust_constr": "SciPy trust-constr on the same compiled callbacks (sparse)",
+    "scipy_slsqp": "SciPy SLSQP on the same compiled callbacks (dense; small models)",
 }
 
 
@@ -25,10 +27,18 @@ def load() -> None:
     """Register the solvers in both of Pyomo's factories (idempotent)."""
     from pyomo_llmprice.solvers.casadi_ipopt import CasadiIpopt, LegacyCasadiIpopt
     from pyomo_llmprice.solvers.cyipopt_direct import CyIpoptDirect, LegacyCyIpoptDirect
+    from pyomo_llmprice.solvers.scipy_nlp import (
+        LegacyScipySLSQP,
+        LegacyScipyTrustConstr,
+        ScipySLSQP,
+        ScipyTrustConstr,
+    )
 
     for name, cls, legacy in (
         ("cyipopt_direct", CyIpoptDirect, LegacyCyIpoptDirect),
         ("casadi_ipopt", CasadiIpopt, LegacyCasadiIpopt),
+        ("scipy_trust_constr", ScipyTrustConstr, LegacyScipyTrustConstr),
+        ("scipy_slsqp", ScipySLSQP, LegacyScipySLSQP),
     ):
         if name in LegacySolverFactory and name in NewSolverFactory:
             continue
