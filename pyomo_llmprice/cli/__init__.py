@@ -5,8 +5,11 @@ Each subcommand lives in its own module of this package with ``HELP``,
 Command modules import heavy libraries inside ``run`` only (so ``llmprice solve``
 never imports matplotlib or Dask).
 
-Exit codes: 0 optimal and verified; 2 bad input (one-line message, no traceback
-unless ``--debug``); 3 the solver did not converge; 4 the menu failed verification.
+Exit codes (table in :mod:`pyomo_llmprice.cli._common`): 0 optimal and verified;
+1 internal error (a bug: traceback printed); 2 bad input (one-line message, no
+traceback unless ``--debug``); 3-9 one per non-optimal status (not_converged,
+verification_failed, iteration_limit, time_limit, infeasible, evaluation_error,
+solver_unavailable).
 """
 
 from __future__ import annotations
@@ -14,14 +17,21 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 from collections.abc import Sequence
 
-from pyomo_llmprice.cli._common import EXIT_INPUT
+from pyomo_llmprice.cli._common import EXIT_INPUT, EXIT_INTERNAL, is_user_error
 
 __all__ = ["COMMANDS", "main"]
 
 #: subcommand -> module (relative to this package)
-COMMANDS: dict[str, str] = {"solve": ".solve"}
+COMMANDS: dict[str, str] = {
+    "solve": ".solve",
+    "tariffs": ".tariffs",
+    "plot": ".plot",
+    "compare": ".compare",
+    "sweep": ".sweep",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,16 +49,23 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``llmprice`` console script."""
     args = _parser().parse_args(argv)
-    from pyomo_llmprice.io import InstanceError
-
     module = importlib.import_module(COMMANDS[args.command], __name__)
     try:
         return module.run(args)
-    except (InstanceError, ValueError, OSError) as err:
+    except Exception as err:
         if args.debug:
             raise
-        print(f"llmprice: error: {' '.join(str(err).split())}", file=sys.stderr)
-        return EXIT_INPUT
+        if is_user_error(err):  # the user's to fix: one line, no traceback
+            print(f"llmprice: error: {' '.join(str(err).split())}", file=sys.stderr)
+            return EXIT_INPUT
+        # a bug is never disguised as bad input: show where it happened
+        traceback.print_exc(file=sys.stderr)
+        print(
+            f"llmprice: internal error: {type(err).__name__}: {' '.join(str(err).split())} "
+            "(a bug in pyomo_llmprice; please report it with the traceback above)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover
