@@ -89,11 +89,6 @@ def test_bad_time_limit(theta3, capsys, value):
     assert "--time-limit" in err and "Traceback" not in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cyipopt_direct.set_ipopt_option raises a plain ValueError for an option Ipopt "
-    "refuses; it should raise errors.SolverOptionError (asked of the solvers' owner)",
-)
 def test_option_ipopt_refuses_is_bad_input(theta3, capsys):
     assert main(["solve", str(theta3), "--solver-options", "no_such_option=1"]) == EXIT_INPUT
     assert "no_such_option" in one_line_error(capsys)
