@@ -55,17 +55,22 @@ __all__ = [
     "DESCRIPTIONS",
     "PARAMS",
     "PROB_SUM_TOL",
+    "SCREENING_PARAMS",
     "SETS",
     "SETTINGS",
     "TECHNOLOGY_PARAMS",
     "Instance",
     "InstanceError",
     "InstanceWarning",
+    "ScreeningInstance",
     "check_setting",
     "declare_instance_components",
+    "declare_screening_components",
     "format_dat",
+    "format_screening_dat",
     "instance_from_model",
     "read_instance",
+    "screening_instance_from_model",
     "validated_dataportal",
     "write_dat",
 ]
@@ -97,7 +102,7 @@ DESCRIPTIONS: dict[str, tuple[str, ...]] = {
 
 _SCALARS = frozenset((*TECHNOLOGY_PARAMS, "scale_constraint"))
 
-SETTINGS: tuple[str, ...] = ("packages", "allocations")
+SETTINGS: tuple[str, ...] = ("packages", "allocations", "screening")
 PROB_SUM_TOL = 1e-6
 """Probabilities must sum to 1 within this tolerance (beyond it: an error)."""
 
@@ -236,15 +241,20 @@ def validated_dataportal(options: Any, model: pyo.Block | None = None) -> pyo.Da
 # -- reading ----------------------------------------------------------------------
 
 
-def read_instance(path: str | Path, *, renormalize: bool = False) -> Instance:
+def read_instance(path: str | Path, *, renormalize: bool = False) -> Instance | ScreeningInstance:
     """Read, validate and return the instance in a ``.dat`` file.
 
-    Raises :class:`InstanceError` for every problem; with ``renormalize=True``
-    probabilities that do not sum to 1 are rescaled instead of refused.
+    A file that declares ``set DIMS`` or one of the screening parameters
+    (``value_form``, ``cost_form``, ...) is in the generic screening format and
+    gives a :class:`ScreeningInstance`. Raises :class:`InstanceError` for every
+    problem; with ``renormalize=True`` probabilities that do not sum to 1 are
+    rescaled instead of refused.
     """
     where = str(path)
     text = _read_text(path)
     commands = _parse(text, where)
+    if _is_screening(commands):
+        return _read_screening(path, text, commands, renormalize)
     _check_commands(commands, where)
     model = pyo.AbstractModel(name=Path(path).stem)
     declare_instance_components(model)
@@ -434,9 +444,15 @@ def _declared(command: list[Any]) -> list[tuple[str, str]]:
     return [("param", str(command[1]))] if len(command) > 1 else []
 
 
-def _check_commands(commands: list[list[Any]], where: str) -> None:
+def _check_commands(
+    commands: list[list[Any]],
+    where: str,
+    sets: tuple[str, ...] = SETS,
+    params: tuple[str, ...] = PARAMS,
+    scalars: frozenset[str] = _SCALARS,
+) -> None:
     """Only known set/param names, each declared once and with the right keyword."""
-    known = {**{n: "set" for n in SETS}, **{n: "param" for n in PARAMS}}
+    known = {**{n: "set" for n in sets}, **{n: "param" for n in params}}
     seen: set[str] = set()
     for command in commands:
         kind = command[0]
@@ -446,12 +462,14 @@ def _check_commands(commands: list[list[Any]], where: str) -> None:
             )
         declared = _declared(command)
         for decl_kind, name in declared:
-            if name in _SCALARS and (len(declared) > 1 or len(command) != 4 or command[2] != ":="):
+            if name in scalars and (len(declared) > 1 or len(command) != 4 or command[2] != ":="):
                 raise InstanceError(
                     where, name, f"expects a single value (e.g. 'param {name} := 0.25 ;')"
                 )
             if name not in known:
-                raise InstanceError(where, name, f"unknown {decl_kind}{_suggest(name)}")
+                raise InstanceError(
+                    where, name, f"unknown {decl_kind}{_suggest(name, (*sets, *params))}"
+                )
             if known[name] != decl_kind:
                 raise InstanceError(
                     where, name, f"is a {known[name]}, declare it with '{known[name]} {name}'"
@@ -461,8 +479,7 @@ def _check_commands(commands: list[list[Any]], where: str) -> None:
             seen.add(name)
 
 
-def _suggest(name: str) -> str:
-    names = (*SETS, *PARAMS)
+def _suggest(name: str, names: tuple[str, ...] = (*SETS, *PARAMS)) -> str:
     lower = {n.lower(): n for n in names}
     close = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.6)
     if close:
@@ -634,22 +651,7 @@ def _instance_from_data(
     types = _members(data, "TYPES", where, "type")
     if "prob" not in data:
         raise InstanceError(where, "prob", "missing (one probability per type)")
-    prob = _indexed(data, "prob", types, where, "type")
-    _nonneg(prob, types, "prob", where, "probability")
-    total = float(prob.sum())
-    if renormalize:
-        if not total > 0:
-            raise InstanceError(where, "prob", "all probabilities are zero; cannot renormalize")
-        prob = prob / total
-    elif abs(total - 1.0) > PROB_SUM_TOL:
-        raise InstanceError(
-            where,
-            "prob",
-            f"probabilities sum to {total:.12g}, not 1 "
-            "(fix the file or read it with renormalize=True)",
-        )
-    elif abs(total - 1.0) > PROB_TOL:
-        prob = prob / total  # rounding in the file, not a different distribution
+    prob = _probabilities(data, types, where, renormalize)
 
     technology = _technology(data, where)
     scale_constraint = True
@@ -694,6 +696,29 @@ def _instance_from_data(
         scale_constraint=scale_constraint,
         notes=notes,
     )
+
+
+def _probabilities(
+    data: Mapping[str, Any], types: tuple[str, ...], where: str, renormalize: bool
+) -> np.ndarray:
+    """prob[TYPES]: nonnegative, summing to 1 (rounding rescaled, more refused)."""
+    prob = _indexed(data, "prob", types, where, "type")
+    _nonneg(prob, types, "prob", where, "probability")
+    total = float(prob.sum())
+    if renormalize:
+        if not total > 0:
+            raise InstanceError(where, "prob", "all probabilities are zero; cannot renormalize")
+        return prob / total
+    if abs(total - 1.0) > PROB_SUM_TOL:
+        raise InstanceError(
+            where,
+            "prob",
+            f"probabilities sum to {total:.12g}, not 1 "
+            "(fix the file or read it with renormalize=True)",
+        )
+    if abs(total - 1.0) > PROB_TOL:
+        prob = prob / total  # rounding in the file, not a different distribution
+    return prob
 
 
 def _technology(data: Mapping[str, Any], where: str) -> Technology:
@@ -867,6 +892,21 @@ def check_setting(instance: Instance, setting: str) -> None:
         close = difflib.get_close_matches(setting, SETTINGS, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else f"; known: {', '.join(SETTINGS)}"
         raise InstanceError(where, "setting", f"unknown setting {setting!r}{hint}")
+    if isinstance(instance, ScreeningInstance) != (setting == "screening"):
+        if setting == "screening":
+            raise InstanceError(
+                where,
+                "setting",
+                "'screening' needs the generic screening format (set DIMS, theta[TYPES,DIMS], "
+                "value_form, cost_form, ...); this is an LLM instance: use 'packages' or "
+                "'allocations'",
+            )
+        raise InstanceError(
+            where,
+            "setting",
+            f"a generic screening instance (set DIMS, value_form, ...) has no tokens; "
+            f"solve it with setting 'screening', not {setting!r}",
+        )
     if setting == "allocations" and instance.types.kind == "theta":
         raise InstanceError(
             where,
@@ -874,3 +914,314 @@ def check_setting(instance: Instance, setting: str) -> None:
             "a bare theta cannot express Token Allocations; describe the "
             "types by value_per_task/scale or by TASKS/task_measure/value",
         )
+
+
+# -- the generic screening format ----------------------------------------------------
+#
+#     set TYPES := t1 t2 ... ;   param prob := t1 0.5 t2 0.5 ;
+#     set DIMS := quality ;      param theta : quality := t1 1.0  t2 2.0 ;
+#     param value_form := linear ;      # linear | power | saturating
+#     param value_exponent := 0.5 ;     # power only, in (0, 1)
+#     param value_rate := 1 ;           # saturating only, > 0
+#     param cost_form := quadratic ;    # linear | quadratic
+#     param cost_coef := 1 ;            # > 0
+#     param nonnegative := 1 ;          # 0 or 1 (default 1): goods >= 0
+
+SCREENING_SETS: tuple[str, ...] = ("TYPES", "DIMS")
+SCREENING_PARAMS: tuple[str, ...] = (
+    "prob",
+    "theta",
+    "value_form",
+    "value_exponent",
+    "value_rate",
+    "cost_form",
+    "cost_coef",
+    "nonnegative",
+)
+_SCREENING_SCALARS = frozenset(SCREENING_PARAMS[2:])
+_SCREENING_ONLY = frozenset(("DIMS", *_SCREENING_SCALARS))
+VALUE_FORMS: tuple[str, ...] = ("linear", "power", "saturating")
+COST_FORMS: tuple[str, ...] = ("linear", "quadratic")
+
+
+@dataclass(frozen=True)
+class ScreeningInstance:
+    """A validated generic screening instance: types of D dimensions, one good per dimension.
+
+    Type i values goods ``y`` at ``sum_d theta[i, d] h(y_d)`` with ``h`` given by
+    `value_form` (``y``, ``y^value_exponent`` or ``1 - exp(-value_rate y)``); the
+    seller's cost is ``cost_coef sum_d y_d`` or ``cost_coef/2 sum_d y_d^2``.
+    """
+
+    name: str
+    path: str | None
+    labels: tuple[str, ...]
+    prob: np.ndarray
+    dims: tuple[str, ...]
+    theta: np.ndarray  # (N, D)
+    value_form: str = "linear"
+    value_exponent: float | None = None
+    value_rate: float | None = None
+    cost_form: str = "quadratic"
+    cost_coef: float = 1.0
+    nonnegative: bool = True
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        theta = np.array(self.theta, float, ndmin=2)
+        prob = np.array(self.prob, float)
+        if theta.shape != (len(self.labels), len(self.dims)):
+            raise ValueError(
+                f"theta has shape {theta.shape}, expected ({len(self.labels)}, {len(self.dims)})"
+            )
+        if prob.shape != (len(self.labels),):
+            raise ValueError(f"prob has shape {prob.shape}, expected ({len(self.labels)},)")
+        theta.setflags(write=False)
+        prob.setflags(write=False)
+        object.__setattr__(self, "theta", theta)
+        object.__setattr__(self, "prob", prob)
+
+
+def _is_screening(commands: list[list[Any]]) -> bool:
+    return any(name in _SCREENING_ONLY for c in commands for _, name in _declared(c))
+
+
+def declare_screening_components(model: pyo.AbstractModel) -> None:
+    """Declare the generic screening format on `model` (``within=Any``: we validate)."""
+    model.TYPES = pyo.Set(ordered=pyo.Set.InsertionOrder, dimen=1, doc="buyer types")
+    model.DIMS = pyo.Set(ordered=pyo.Set.InsertionOrder, dimen=1, doc="type dimensions = goods")
+    model.prob = pyo.Param(model.TYPES, within=pyo.Any, doc="probability of each type")
+    model.theta = pyo.Param(model.TYPES, model.DIMS, within=pyo.Any, doc="type coordinates")
+    for name in sorted(_SCREENING_SCALARS):
+        setattr(model, name, pyo.Param(within=pyo.Any, doc=f"screening: {name}"))
+
+
+def _read_screening(
+    path: str | Path, text: str, commands: list[list[Any]], renormalize: bool
+) -> ScreeningInstance:
+    where = str(path)
+    _check_commands(commands, where, SCREENING_SETS, SCREENING_PARAMS, _SCREENING_SCALARS)
+    model = pyo.AbstractModel(name=Path(path).stem)
+    declare_screening_components(model)
+    portal = pyo.DataPortal(model=model)
+    try:
+        _reset_lexer()
+        portal.load(filename=where)
+    except Exception as exc:
+        raw = _lenient_data(where)
+        if raw is not None:
+            _screening_from_data(raw, where, name="", path=path, notes="", renormalize=renormalize)
+        shape = _SHAPE.search(str(exc))
+        if shape:
+            raise InstanceError(
+                where,
+                shape["name"],
+                f"{shape['count']} data tokens do not form complete entries of {shape['dim']} "
+                "label(s) and a value: is a label or a value missing?",
+            ) from None
+        raise InstanceError(where, "data", f"cannot interpret the data: {_one_line(exc)}") from None
+    return _screening_from_data(
+        portal.data(),
+        where,
+        name=model.name,
+        path=path,
+        notes=_header(text),
+        renormalize=renormalize,
+    )
+
+
+def screening_instance_from_model(
+    model: pyo.Block, path: str | Path | None = None, *, renormalize: bool = False
+) -> ScreeningInstance:
+    """Validate a constructed model's screening components (the ``pyomo solve`` path)."""
+    where = str(path) if path is not None else _NO_FILE
+    data: dict[str, dict[Any, Any]] = {}
+    for name in (*SCREENING_SETS, *SCREENING_PARAMS):
+        comp = getattr(model, name, None)
+        if comp is None:
+            raise InstanceError(
+                where,
+                name,
+                "the model does not declare this component (call declare_screening_components)",
+            )
+        if name in SCREENING_SETS:
+            data[name] = {None: list(comp)}
+        elif comp.is_indexed():
+            if len(comp):
+                data[name] = dict(comp.sparse_items())
+        elif len(comp):
+            data[name] = {None: comp.value}
+    notes = _header_of(path) if path is not None else ""
+    name = Path(path).stem if path is not None else str(model.name)
+    return _screening_from_data(
+        data, where, name=name, path=path, notes=notes, renormalize=renormalize
+    )
+
+
+def _word(data: Mapping[str, Any], name: str, where: str, choices: tuple[str, ...]) -> str:
+    if name not in data:
+        raise InstanceError(
+            where, name, f"missing (e.g. 'param {name} := {choices[0]} ;'; one of {choices})"
+        )
+    raw = data[name]
+    if set(raw) != {None}:
+        raise InstanceError(where, name, "expects a single word, got several or indexed entries")
+    value = str(raw[None])
+    if value not in choices:
+        close = difflib.get_close_matches(value, choices, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise InstanceError(
+            where, name, f"unknown form {value!r}{hint}; one of {', '.join(choices)}"
+        )
+    return value
+
+
+def _screening_from_data(
+    data: Mapping[str, Any],
+    where: str,
+    *,
+    name: str,
+    path: str | Path | None,
+    notes: str,
+    renormalize: bool,
+) -> ScreeningInstance:
+    """Every semantic check of the screening format, on ``DataPortal.data()``-shaped data."""
+    names = (*SCREENING_SETS, *SCREENING_PARAMS)
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        raise InstanceError(
+            where, str(unknown[0]), f"unknown name{_suggest(str(unknown[0]), names)}"
+        )
+    for comp, example in (("TYPES", "set TYPES := low high ;"), ("DIMS", "set DIMS := q ;")):
+        if comp not in data:
+            raise InstanceError(where, comp, f"missing (e.g. '{example}')")
+    types = _members(data, "TYPES", where, "type")
+    dims = _members(data, "DIMS", where, "dimension")
+    if "prob" not in data:
+        raise InstanceError(where, "prob", "missing (one probability per type)")
+    prob = _probabilities(data, types, where, renormalize)
+    if "theta" not in data:
+        raise InstanceError(where, "theta", "missing (one value per type and dimension)")
+    theta = _theta_matrix(data["theta"], types, dims, where)
+
+    value_form = _word(data, "value_form", where, VALUE_FORMS)
+    cost_form = _word(data, "cost_form", where, COST_FORMS)
+    needs = {"value_exponent": value_form == "power", "value_rate": value_form == "saturating"}
+    extra: dict[str, float | None] = {}
+    for param, needed in needs.items():
+        if needed and param not in data:
+            raise InstanceError(
+                where,
+                param,
+                f"missing (needed by value_form {value_form}; e.g. 'param {param} := 0.5 ;')",
+            )
+        if not needed and param in data:
+            raise InstanceError(where, param, f"not used by value_form {value_form}; remove it")
+        extra[param] = _scalar(data, param, where) if needed else None
+    if extra["value_exponent"] is not None and not 0 < extra["value_exponent"] < 1:
+        raise InstanceError(
+            where,
+            "value_exponent",
+            f"must be in (0, 1) (a concave value; 1 is value_form linear), "
+            f"got {extra['value_exponent']!r}",
+        )
+    if extra["value_rate"] is not None and not extra["value_rate"] > 0:
+        raise InstanceError(where, "value_rate", f"must be positive, got {extra['value_rate']!r}")
+    cost_coef = _scalar(data, "cost_coef", where)
+    if not cost_coef > 0:
+        raise InstanceError(where, "cost_coef", f"must be positive, got {cost_coef!r}")
+    nonnegative = True
+    if "nonnegative" in data:
+        flag = _scalar(data, "nonnegative", where)
+        if flag not in (0.0, 1.0):
+            raise InstanceError(where, "nonnegative", f"must be 0 or 1, got {flag!r}")
+        nonnegative = flag == 1.0
+    if not nonnegative and value_form != "linear":
+        raise InstanceError(
+            where,
+            "nonnegative",
+            f"value_form {value_form} is defined for goods >= 0 only; set nonnegative to 1",
+        )
+    if value_form == "linear" and cost_form == "linear":
+        raise InstanceError(
+            where,
+            "cost_form",
+            "linear value with linear cost has no interior optimum (unbounded goods); "
+            "use cost_form quadratic or a concave value_form",
+        )
+    return ScreeningInstance(
+        name=name,
+        path=str(path) if path is not None else None,
+        labels=types,
+        prob=prob,
+        dims=dims,
+        theta=theta,
+        value_form=value_form,
+        value_exponent=extra["value_exponent"],
+        value_rate=extra["value_rate"],
+        cost_form=cost_form,
+        cost_coef=cost_coef,
+        nonnegative=nonnegative,
+        notes=notes,
+    )
+
+
+def _theta_matrix(
+    raw: Mapping[Any, Any], types: tuple[str, ...], dims: tuple[str, ...], where: str
+) -> np.ndarray:
+    row = {lab: i for i, lab in enumerate(types)}
+    col = {lab: j for j, lab in enumerate(dims)}
+    out = np.full((len(types), len(dims)), np.nan)
+    for key, val in raw.items():
+        if not (isinstance(key, tuple) and len(key) == 2):
+            raise InstanceError(
+                where,
+                "theta",
+                f"expects entries indexed by (type, dimension), got {key!r} "
+                "(e.g. 'param theta : q := t1 0.5 t2 1.0 ;')",
+            )
+        i, j = str(key[0]), str(key[1])
+        entry = f"theta[{i},{j}]"
+        if i not in row:
+            raise InstanceError(where, entry, f"type {i!r} is not in TYPES")
+        if j not in col:
+            raise InstanceError(where, entry, f"dimension {j!r} is not in DIMS")
+        out[row[i], col[j]] = _number(val, where, entry)
+    gaps = np.argwhere(np.isnan(out))
+    if len(gaps):
+        i, j = gaps[0]
+        raise InstanceError(
+            where,
+            "theta",
+            f"no value for type {types[i]!r} in dimension {dims[j]!r}"
+            + (f" (and {len(gaps) - 1} more)" if len(gaps) > 1 else ""),
+        )
+    return out
+
+
+def format_screening_dat(instance: ScreeningInstance, header: str | None = None) -> str:
+    """The screening-format text of `instance` (read back equal by :func:`read_instance`)."""
+    header = instance.notes if header is None else header
+    labels = [_fmt_label(lab) for lab in instance.labels]
+    dims = [_fmt_label(d) for d in instance.dims]
+    out: list[str] = _header_lines(header) if header else []
+    if out:
+        out.append("")
+    out.append("set TYPES :=")
+    for start in range(0, len(labels), 8):
+        out.append("  " + " ".join(labels[start : start + 8]))
+    out += [";", "", "param prob :="]
+    out += [f"  {lab} {_fmt_num(p)}" for lab, p in zip(labels, instance.prob, strict=True)]
+    out += [";", "", "set DIMS := " + " ".join(dims) + " ;", ""]
+    out.append("param theta : " + " ".join(dims) + " :=")
+    for lab, row in zip(labels, instance.theta, strict=True):
+        out.append(f"  {lab} " + " ".join(_fmt_num(v) for v in row))
+    out += [";", "", f"param value_form := {instance.value_form} ;"]
+    if instance.value_exponent is not None:
+        out.append(f"param value_exponent := {_fmt_num(instance.value_exponent)} ;")
+    if instance.value_rate is not None:
+        out.append(f"param value_rate := {_fmt_num(instance.value_rate)} ;")
+    out.append(f"param cost_form := {instance.cost_form} ;")
+    out.append(f"param cost_coef := {_fmt_num(instance.cost_coef)} ;")
+    out.append(f"param nonnegative := {int(instance.nonnegative)} ;")
+    return "\n".join(out) + "\n"
