@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
-from pyomo.contrib.solver.common.factory import SolverFactory
-from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
+from pyomo.contrib.solver.common.results import SolutionStatus
 
-from pyomo_llmprice.blocks import TokenAllocations, TokenPackages
+from pyomo_llmprice.blocks import Screening, TokenAllocations, TokenPackages
 from pyomo_llmprice.blocks.menu import ScreeningMenuData
-from pyomo_llmprice.generation import GenerationLog, solve_once, solve_with_generation
+from pyomo_llmprice.generation import GenerationLog, RetryLog, solve_menu
 from pyomo_llmprice.io import Instance, check_setting, read_instance
+from pyomo_llmprice.outcomes import STATUSES, solver_or_error, solver_outcome
 from pyomo_llmprice.tariffs import fixed_fee, implied_markup
 from pyomo_llmprice.verify import Verification, verify_menu
 
@@ -34,7 +34,7 @@ __all__ = [
     "solve_model",
 ]
 
-SETTINGS = {"packages": TokenPackages, "allocations": TokenAllocations}
+SETTINGS = {"packages": TokenPackages, "allocations": TokenAllocations, "screening": Screening}
 
 #: tight tolerance and no bound relaxation: excluded types then sit at zero and the
 #: discrete optimum is reproduced to ~1e-9 (evaluator-notes.md)
@@ -65,6 +65,7 @@ class MenuResult:
     menu: pd.DataFrame
     aggregates: dict[str, float] = field(default_factory=dict)
     generation: GenerationLog | None = None
+    retry: RetryLog | None = None  # a failed first solve was retried (generation.solve_menu)
 
     @property
     def optimal(self) -> bool:
@@ -100,10 +101,25 @@ class MenuResult:
             **{k: clean(v) for k, v in self.aggregates.items()},
             "max_ic_violation": self.verification.max_ic_violation,
             "max_ir_violation": self.verification.max_ir_violation,
+            "worst_ic_pair": self._worst_pairs()[0],
+            "worst_ir_type": self._worst_pairs()[1],
             "verification_tolerance": self.tolerance,
             "ic_generation": None if self.generation is None else vars(self.generation),
+            "retry": None if self.retry is None else vars(self.retry),
             "menu": rows,
         }
+
+    def _worst_pairs(self) -> tuple[list[str] | None, str | None]:
+        """Labels of the worst IC pair (type, bundle it prefers) and the worst IR type,
+        each only if violated beyond the tolerance."""
+        v, labels = self.verification, [str(t) for t in self.menu["type"]]
+        pair = None
+        if v.worst_pair is not None and v.max_ic_violation > self.tolerance:
+            pair = [labels[v.worst_pair[0]], labels[v.worst_pair[1]]]
+        ir = None
+        if v.max_ir_violation > self.tolerance:
+            ir = labels[int(np.argmax(v.ir_violation))]
+        return pair, ir
 
     def to_json(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
@@ -113,9 +129,11 @@ class MenuResult:
 
     def report(self) -> str:
         """The table and aggregates that ``llmprice solve`` prints."""
+        goods = [c for c in self.menu.columns if str(c).startswith("good_")]  # screening
         cols = [
             "type",
             "prob",
+            *goods,
             "input_tokens",
             "output_tokens",
             "finetune_tokens",
@@ -124,15 +142,21 @@ class MenuResult:
             "markup",
             "fixed_fee",
         ]
+        cols = [c for c in cols if c in self.menu]
         served = self.menu[self.menu["served"]]
         lines = [
             f"instance {self.instance}  setting {self.setting}  solver {self.solver}",
             f"status {self.status} (solver: {self.termination}, {self.iterations} iterations)",
         ]
         if not self.optimal:
+            shown = (
+                "the solver returned no point; the table holds the null menu only"
+                if math.isnan(self.aggregates.get("profit", 0.0))
+                else "the menu below is the solver's last point, not a pricing recommendation"
+            )
             lines.append(
-                "NOT OPTIMAL: the menu below is the solver's last point, not a "
-                "pricing recommendation; markups and fees are withheld"
+                f"NOT OPTIMAL ({STATUSES.get(self.status, self.status)}): {shown}; "
+                "markups and fees are withheld"
             )
         lines.append(
             f"served {len(served)} of {len(self.menu)} types; excluded types get the null bundle"
@@ -149,6 +173,19 @@ class MenuResult:
             f"max IR violation {self.verification.max_ir_violation:.3g}  "
             f"(all {len(self.menu)}x{len(self.menu)} pairs checked, tolerance {self.tolerance:.3g})"
         )
+        ic_pair, ir_type = self._worst_pairs()
+        if ic_pair is not None:
+            lines.append(
+                f"VIOLATED: type {ic_pair[0]} gains {self.verification.max_ic_violation:.3g} "
+                f"by taking the bundle of type {ic_pair[1]} (IC)"
+            )
+        if ir_type is not None:
+            lines.append(
+                f"VIOLATED: type {ir_type} pays {self.verification.max_ir_violation:.3g} "
+                "more than its bundle is worth to it (IR)"
+            )
+        if self.retry is not None:
+            lines.append("retry: " + self.retry.describe())
         if self.generation is not None:
             g = self.generation
             lines.append(
@@ -178,23 +215,30 @@ def solve_model(
     time_limit: float | None = None,
     tolerance: float = 1e-6,
 ) -> MenuResult:
-    """Solve a model holding a menu block ``menu`` and return the verified menu."""
+    """Solve a model holding a menu block ``menu`` and return the verified menu.
+
+    The result's ``status`` says how the solve ended (:data:`outcomes.STATUSES`);
+    an unknown solver name raises :class:`~pyomo_llmprice.errors.UnknownSolverError`.
+    """
+    opt = solver_or_error(solver)
+    if not opt.available():  # known, but not installed here: a status, not a crash
+        return read_menu(
+            model.menu,
+            termination="solver_unavailable",
+            solver=solver,
+            tolerance=tolerance,
+            has_solution=False,
+            outcome="solver_unavailable",
+        )
     opts = dict(DEFAULT_IPOPT_OPTIONS)
     opts.update(options or {})
-    generation = None
-    if model.menu.ic_set == "generated":
-        results, generation = solve_with_generation(model, solver, opts, tee, time_limit)
-    else:
-        results = solve_once(SolverFactory(solver), model, opts, tee, time_limit)
-    converged = (
-        results.termination_condition == TerminationCondition.convergenceCriteriaSatisfied
-        and results.solution_status == SolutionStatus.optimal
-    )
+    results, generation, retry = solve_menu(model, solver, opts, tee, time_limit)
+    outcome = solver_outcome(results)
     if results.solution_status != SolutionStatus.noSolution:
         results.solution_loader.load_vars()
     result = read_menu(
         model.menu,
-        converged=converged,
+        outcome=outcome,
         termination=results.termination_condition.name,
         solver=solver,
         iterations=getattr(results, "iteration_count", None),
@@ -203,6 +247,7 @@ def solve_model(
         has_solution=results.solution_status != SolutionStatus.noSolution,
     )
     result.generation = generation
+    result.retry = retry
     if generation is not None:
         result.iterations = generation.iterations
     return result
@@ -226,33 +271,34 @@ def read_menu(
     wall_time: float | None = None,
     tolerance: float = 1e-6,
     has_solution: bool = True,
+    outcome: str | None = None,
 ) -> MenuResult:
-    """Read a solved block back, snap the null bundles, verify all pairs, add tariffs."""
+    """Read a solved block back, snap the null bundles, verify all pairs, add tariffs.
+
+    `outcome` is the solver's status (:func:`outcomes.solver_outcome`); when given
+    it decides `converged`, and a non-optimal outcome becomes the menu's status.
+    """
+    if outcome is not None:
+        converged = outcome == "optimal"
+    failure = None if outcome in (None, "optimal") else outcome
     arrays = block.menu_arrays() if has_solution else None
-    inst: Instance = block.instance
-    n = len(inst.types)
-    if arrays is None or not np.all(np.isfinite(arrays["precision"])):
-        arrays = {k: np.zeros((n, 1)) for k in ("precision", "input_factor", "output_factor")}
-        arrays.update(finetune=np.zeros(n), payment=np.zeros(n))
+    inst = block.instance
+    labels = list(block.types)
+    n = len(labels)
+    key = block.characteristic  # what buyers value linearly (precision, quality)
+    no_point = arrays is None or not np.all(np.isfinite(arrays[key]))
+    if no_point:  # nothing to report: the null menu stands in, aggregates are NaN
+        arrays = block.null_arrays()
         converged = False
-    prec = arrays["precision"]
-    scale = max(1.0, float(np.abs(prec).max(initial=0.0)))
+    prec = arrays[key]
     # Null bundle = negligible value to the type it is written for. (Precision alone
     # misses excluded types with a small value coefficient: on value-scale grids the
     # solve leaves w*s = 0.0225 types ~2e-6 of precision, worth ~4e-8 to them.)
     gross = block.own_value(prec)
     served = gross > SNAP_TOLERANCE * max(1.0, float(np.abs(gross).max(initial=0.0)))
-    for key in ("precision", "input_factor", "output_factor"):
-        arrays[key][~served] = 0.0
-    arrays["finetune"][~served] = 0.0
-    arrays["payment"][~served] = 0.0
-    ft_scale = max(1.0, float(arrays["finetune"].max(initial=0.0)))
-    arrays["finetune"][arrays["finetune"] < SNAP_TOLERANCE * ft_scale] = 0.0
-    prec[prec < SNAP_TOLERANCE * scale] = 0.0
+    block.snap_null_bundles(arrays, served)
 
-    tokens = block.bundle_tokens(arrays)
-    tech = inst.technology
-    cost = tech.cost(tokens["input_tokens"], tokens["output_tokens"], tokens["finetune_tokens"])
+    tokens, cost = block.bundle_columns(arrays)
     payment = arrays["payment"]
     own = block.own_value(prec)
     check = verify_menu(lambda rows: block.value_matrix(prec, rows), own, payment)
@@ -261,32 +307,33 @@ def read_menu(
     status = (
         "optimal"
         if converged and verified
-        else ("verification_failed" if converged else "not_converged")
+        else ("verification_failed" if converged else (failure or "not_converged"))
     )
     rent = own - payment
-    markup = implied_markup(own, tokens["input_tokens"], tech)
-    fee = fixed_fee(payment, markup, cost)
-    if status != "optimal":
-        markup = np.full(n, np.nan)
-        fee = np.full(n, np.nan)
-    prob = np.asarray(inst.types.prob, float)
+    tariffs = {}
+    if getattr(block, "token_tariffs", False):  # two-part token tariffs (LLM menus)
+        markup = implied_markup(own, tokens["input_tokens"], inst.technology)
+        fee = fixed_fee(payment, markup, cost)
+        if status != "optimal":
+            markup = np.full(n, np.nan)
+            fee = np.full(n, np.nan)
+        tariffs = {"markup": markup, "fixed_fee": fee}
+    prob = np.array([pyo.value(block.prob[k]) for k in labels], float)
     menu = pd.DataFrame(
         {
-            "type": list(inst.types.labels),
+            "type": labels,
             "prob": prob,
+            **block.type_columns(),
             **tokens,
             "payment": payment,
             "cost": cost,
             "gross_value": own,
             "rent": rent,
-            "markup": markup,
-            "fixed_fee": fee,
+            **tariffs,
             "served": served,
             "ic_violation": check.ic_violation,
         }
     )
-    if hasattr(block, "theta"):
-        menu.insert(2, "theta", block.theta)
     revenue = float(prob @ payment)
     total_cost = float(prob @ cost)
     surplus = float(prob @ rent)
@@ -297,6 +344,8 @@ def read_menu(
         "consumer_surplus": surplus,
         "welfare": revenue - total_cost + surplus,
     }
+    if no_point:
+        aggregates = dict.fromkeys(aggregates, math.nan)
     return MenuResult(
         setting=block.setting,
         instance=inst.name,

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-from pyomo_llmprice.cli._common import exit_code
+from pyomo_llmprice.cli._common import exit_code, positive_seconds
 
 HELP = "solve an instance and print the verified menu"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("instance", help="a .dat instance file (see README)")
-    parser.add_argument("--setting", choices=["packages", "allocations"], default="packages")
+    parser.add_argument(
+        "--setting",
+        choices=["packages", "allocations", "screening"],
+        default="packages",
+        help="packages / allocations: the LLM settings; screening: a generic screening "
+        "instance (set DIMS, theta[TYPES,DIMS], value_form, cost_form, ...)",
+    )
     parser.add_argument("--solver", default="cyipopt_direct")
     parser.add_argument(
         "--ic", choices=["auto", "adjacent", "all_pairs", "generated"], default="auto"
@@ -19,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="PATH", help="write the result as JSON")
     parser.add_argument("--csv", metavar="PATH", help="write the menu table as CSV")
     parser.add_argument("--tee", action="store_true", help="stream Ipopt's log")
-    parser.add_argument("--time-limit", type=float, default=None, metavar="SECONDS")
+    parser.add_argument("--time-limit", type=positive_seconds, default=None, metavar="SECONDS")
     parser.add_argument(
         "--solver-options",
         default="",
@@ -29,16 +35,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pyomo_llmprice.errors import SolverOptionError
     from pyomo_llmprice.io import read_instance
+    from pyomo_llmprice.outcomes import solver_or_error
     from pyomo_llmprice.pipeline import build_model, solve_model
     from pyomo_llmprice.solvers.config import parse_option_string
 
+    try:  # a pure parser: any ValueError here is the option string's fault
+        options = parse_option_string(args.solver_options)
+    except ValueError as err:
+        raise SolverOptionError(f"--solver-options: {err}") from None
+    solver_or_error(args.solver)  # a misspelt solver is refused before any work
     instance = read_instance(args.instance)
     model = build_model(instance, args.setting, args.ic)
     result = solve_model(
         model,
         solver=args.solver,
-        options=parse_option_string(args.solver_options),
+        options=options,
         tee=args.tee,
         time_limit=args.time_limit,
     )

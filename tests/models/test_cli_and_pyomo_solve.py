@@ -63,14 +63,14 @@ def theory_profit(inst, setting: str) -> float | None:
 # -- status honesty -------------------------------------------------------------------
 
 
-def test_iteration_limit_is_not_converged_and_withholds_tariffs():
+def test_iteration_limit_is_not_optimal_and_withholds_tariffs():
     res = solve_instance(THETA20, "packages", options={"max_iter": 2})
-    assert res.status == "not_converged"
+    assert res.status == "iteration_limit"
     assert not res.optimal
     assert res.menu["markup"].isna().all()
     assert res.menu["fixed_fee"].isna().all()
     doc = res.to_dict()
-    assert doc["status"] == "not_converged"
+    assert doc["status"] == "iteration_limit"
     assert all(row["markup"] is None and row["fixed_fee"] is None for row in doc["menu"])
     json.dumps(doc, allow_nan=False)  # NaN never leaks into the JSON
     assert "NOT OPTIMAL" in res.report()
@@ -106,12 +106,12 @@ def test_cli_optimal_json_has_every_required_key(tmp_path, capsys):
     assert csv.read_text().splitlines()[0].startswith("type,")
 
 
-def test_cli_not_converged_exit_3(tmp_path, capsys):
+def test_cli_iteration_limit_exit_5(tmp_path, capsys):
     out = tmp_path / "menu.json"
     rc = main(["solve", str(THETA20), "--solver-options", "max_iter=2", "--json", str(out)])
-    assert rc == 3
+    assert rc == 5
     doc = json.loads(out.read_text())
-    assert doc["status"] == "not_converged"
+    assert doc["status"] == "iteration_limit"
     assert REQUIRED_KEYS <= set(doc)
     assert all(r["markup"] is None and r["fixed_fee"] is None for r in doc["menu"])
     assert "NOT OPTIMAL" in capsys.readouterr().out
