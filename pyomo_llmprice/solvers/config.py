@@ -8,11 +8,18 @@ from typing import Any
 
 from pyomo.common.config import Bool, ConfigDict, ConfigValue, NonNegativeFloat
 from pyomo.contrib.solver.common.config import SolverConfig
-from pyomo.contrib.solver.common.results import Results
+from pyomo.contrib.solver.common.results import Results, SolutionStatus
+from pyomo.contrib.solver.common.util import NoOptimalSolutionError, NoSolutionError
 
 from pyomo_llmprice.errors import SolverOptionError
 
-__all__ = ["CyIpoptConfig", "IpoptResults", "coerce_option", "parse_option_string"]
+__all__ = [
+    "CyIpoptConfig",
+    "IpoptResults",
+    "coerce_option",
+    "finish_results",
+    "parse_option_string",
+]
 
 
 class CyIpoptConfig(SolverConfig):
@@ -134,3 +141,24 @@ def normalize_options(options: Any) -> dict[str, Any]:
     if not isinstance(options, Mapping):
         options = dict(options)
     return {str(k): coerce_option(v) for k, v in options.items() if v is not None}
+
+
+def finish_results(results: Results, config: SolverConfig, ended: str) -> Results:
+    """Apply the common-API contract at the end of a solve, for every in-memory solver.
+
+    ``raise_exception_on_nonoptimal_result`` and ``load_solutions`` act the same way
+    whichever method ran; ``ended`` says how it ended, for the error messages.
+    """
+    if (
+        config.raise_exception_on_nonoptimal_result
+        and results.solution_status != SolutionStatus.optimal
+    ):
+        raise NoOptimalSolutionError(f"{ended} ({results.termination_condition.name})")
+    if config.load_solutions:
+        if results.solution_status == SolutionStatus.noSolution:
+            raise NoSolutionError(
+                f"{ended} and no solution; solve with load_solutions=False to inspect the results"
+            )
+        results.solution_loader.load_vars()
+        results.solution_loader.load_import_suffixes()
+    return results

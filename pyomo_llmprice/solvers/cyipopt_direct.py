@@ -27,7 +27,7 @@ from pyomo.common.timing import HierarchicalTimer
 from pyomo.contrib.solver.common.base import Availability, LegacySolverWrapper, SolverBase
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 from pyomo.contrib.solver.common.solution_loader import SolutionLoader
-from pyomo.contrib.solver.common.util import NoOptimalSolutionError, NoSolutionError
+from pyomo.contrib.solver.common.util import NoSolutionError
 from pyomo.core.base.constraint import ConstraintData
 from pyomo.core.base.suffix import Suffix
 from pyomo.core.base.var import VarData
@@ -37,7 +37,13 @@ from pyomo.opt import SolverStatus
 
 from pyomo_llmprice.errors import SolverOptionError
 
-from .config import CyIpoptConfig, IpoptResults, coerce_option, normalize_options
+from .config import (
+    CyIpoptConfig,
+    IpoptResults,
+    coerce_option,
+    finish_results,
+    normalize_options,
+)
 from .evaluator import NLPEvaluator
 from .status import IPOPT_STATUS, map_status
 
@@ -280,23 +286,9 @@ class CyIpoptDirect(SolverBase):
 
     @staticmethod
     def _finish(results: IpoptResults, config: CyIpoptConfig) -> IpoptResults:
-        if (
-            config.raise_exception_on_nonoptimal_result
-            and results.solution_status != SolutionStatus.optimal
-        ):
-            raise NoOptimalSolutionError(
-                f"Ipopt ended with {results.extra_info.ipopt_message} "
-                f"({results.termination_condition.name})"
-            )
-        if config.load_solutions:
-            if results.solution_status == SolutionStatus.noSolution:
-                raise NoSolutionError(
-                    f"Ipopt ended with {results.extra_info.ipopt_message} and no solution; "
-                    "solve with load_solutions=False to inspect the results"
-                )
-            results.solution_loader.load_vars()
-            results.solution_loader.load_import_suffixes()
-        return results
+        return finish_results(
+            results, config, f"Ipopt ended with {results.extra_info.ipopt_message}"
+        )
 
     def _empty(self, model, ev, results, config, start) -> IpoptResults:
         """No free variables: nothing for Ipopt to do; report the objective's value."""

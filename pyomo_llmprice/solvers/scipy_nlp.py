@@ -34,7 +34,6 @@ from pyomo.contrib.solver.common.results import Results, SolutionStatus, Termina
 from pyomo.contrib.solver.common.solution_loader import SolutionLoader
 from pyomo.contrib.solver.common.util import (
     NoDualsError,
-    NoOptimalSolutionError,
     NoReducedCostsError,
     NoSolutionError,
 )
@@ -45,7 +44,7 @@ from pyomo.environ import value
 
 from pyomo_llmprice.errors import SolverOptionError
 
-from .config import normalize_options
+from .config import finish_results, normalize_options
 from .evaluator import NLPEvaluator
 
 __all__ = [
@@ -363,23 +362,9 @@ class _ScipyNLP(SolverBase):
 
     @staticmethod
     def _finish(results: ScipyResults, config: ScipyNLPConfig) -> ScipyResults:
-        if (
-            config.raise_exception_on_nonoptimal_result
-            and results.solution_status != SolutionStatus.optimal
-        ):
-            raise NoOptimalSolutionError(
-                f"SciPy ended with {results.extra_info.scipy_message!r} "
-                f"({results.termination_condition.name})"
-            )
-        if config.load_solutions:
-            if results.solution_status == SolutionStatus.noSolution:
-                raise NoSolutionError(
-                    f"SciPy ended with {results.extra_info.scipy_message!r} and no finite "
-                    "point; solve with load_solutions=False to inspect the results"
-                )
-            results.solution_loader.load_vars()
-            results.solution_loader.load_import_suffixes()
-        return results
+        return finish_results(
+            results, config, f"SciPy ended with {results.extra_info.scipy_message!r}"
+        )
 
 
 def _violation(ev: NLPEvaluator, x: np.ndarray) -> float:
