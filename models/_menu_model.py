@@ -30,13 +30,39 @@ def abstract_menu_model(setting: str) -> pyo.AbstractModel:
 
 
 def print_menu(options: Any, instance: Any, results: Any) -> None:
-    """After ``pyomo solve``: the verified menu, its profit and its largest violations."""
-    from pyomo.opt import TerminationCondition
+    """After ``pyomo solve``: the verified menu, its profit and its largest violations.
 
-    # "optimal" only for Ipopt's Solve_Succeeded: an acceptable-level stop is not one
-    converged = (
-        results.solver.termination_condition == TerminationCondition.optimal
-        and getattr(results.solver, "message", None) == "Solve_Succeeded"
+    The status is the one ``llmprice solve`` would give (:func:`legacy_outcome`). A
+    solve that lost its way (``infeasible``, ``not_converged``) is re-solved as
+    ``llmprice solve`` does it, with its regularized retry (Ipopt can stop on a
+    degenerate, bunched menu; see :func:`pyomo_llmprice.generation.solve_menu`),
+    and the report says so.
+    """
+    from pyomo.contrib.solver.common.factory import SolverFactory
+
+    from pyomo_llmprice.generation import RETRY_OUTCOMES
+    from pyomo_llmprice.outcomes import legacy_outcome
+    from pyomo_llmprice.pipeline import solve_model
+    from pyomo_llmprice.solvers.config import parse_option_string
+
+    outcome = legacy_outcome(results)
+    solver = options.solvers[0]
+    name = solver.solver_name
+    if (
+        outcome in RETRY_OUTCOMES
+        and instance.menu.component("profit_objective") is not None
+        and name in SolverFactory
+    ):
+        opts = dict(solver.options or {})
+        opts.update(parse_option_string(solver.options_string or ""))
+        print(f"pyomo solve: the solve ended {outcome}; re-solving as 'llmprice solve' does")
+        print(solve_model(instance, solver=name, options=opts).report())
+        return
+    menu = read_menu(
+        instance.menu,
+        outcome=outcome,
+        termination=str(results.solver.termination_condition),
+        solver=f"{name} (pyomo solve)",
+        iterations=getattr(results.solver, "iterations", None),
     )
-    menu = read_menu(instance.menu, converged=converged, solver="pyomo solve")
     print(menu.report())

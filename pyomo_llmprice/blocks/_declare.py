@@ -2,7 +2,8 @@
 
 Pyomo's custom blocks take no options; this decorator lets the block component
 accept its data class's CONFIG entries as keyword arguments, validates them when
-the component is declared (before anything is built), and hands them to every
+the component is declared (before anything is built; the data class's optional
+``check_config(config)`` refuses combinations it cannot take), and hands them to every
 block data as ``self.config`` before ``build()`` runs. The component stays an
 ordinary Block (ctype Block), so every Pyomo tool sees its constraints.
 """
@@ -37,6 +38,10 @@ def declare_configured_block(name: str) -> Callable[[type[BlockData]], type[Bloc
         def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
             options = {k: kwargs.pop(k) for k in list(kwargs) if k in data_cls.CONFIG}
             self._block_config = data_cls.CONFIG(options)
+            # refuse what the options cannot do now, before Pyomo constructs (and logs)
+            check = getattr(data_cls, "check_config", None)
+            if check is not None:
+                check(self._block_config)
             base_init(self, *args, **kwargs)
 
         __init__.__doc__ = f"{name}(*index, **options); options: see {data_cls.__name__}.CONFIG"

@@ -19,6 +19,8 @@ import numpy as np
 from pyomo_llmprice.blocks._declare import declare_configured_block
 from pyomo_llmprice.blocks.menu import menu_config
 from pyomo_llmprice.blocks.token_menu import TokenMenuData
+from pyomo_llmprice.errors import UserInputError
+from pyomo_llmprice.io import Instance
 
 __all__ = ["TokenAllocations", "TokenAllocationsData"]
 
@@ -31,30 +33,49 @@ class TokenAllocationsData(TokenMenuData):
     one_dimensional = False
     setting = "allocations"
 
+    @classmethod
+    def check_config(cls, config: Any) -> None:
+        """Refuse adjacent IC and an instance that cannot express allocations, up front."""
+        inst = config.instance
+        where = getattr(inst, "path", None) or getattr(inst, "name", None) or "TokenAllocations"
+        if config.ic == "adjacent":
+            raise UserInputError(
+                f"{where}: ic: adjacent IC is exact only for one-dimensional types and Token "
+                "Allocations types are not; use ic='all_pairs', 'generated' or 'auto'"
+            )
+        if isinstance(inst, Instance):
+            cls._check_instance(inst, where)
+
+    @staticmethod
+    def _check_instance(inst: Instance, where: str) -> None:
+        kind = inst.types.kind
+        if kind == "value_scale" and not inst.scale_constraint:
+            raise UserInputError(
+                f"{where}: scale_constraint: without the scale constraint buyers re-spread "
+                "token totals, so Token Allocations is Token Packages; solve setting "
+                "'packages' (TokenPackages) or set scale_constraint 1"
+            )
+        if kind not in ("tasks", "value_scale"):
+            raise UserInputError(
+                f"{where}: theta: Token Allocations needs labeled tasks or value-scale types; "
+                "a bare type index theta cannot say which tasks the tokens serve"
+            )
+
     def build(self) -> None:
         inst = self._resolve_instance()
+        self._check_instance(inst, self._where())  # an instance made from the model
         types = inst.types
         if types.kind == "tasks":
             self._goods = list(types.tasks)
             mu = np.asarray(types.task_measure, float)
             self._measure = np.broadcast_to(mu, (len(types), len(mu))).copy()
             self._coef = (np.asarray(types.value, float) * mu)[:, None, :]
-        elif types.kind == "value_scale":
-            if not inst.scale_constraint:
-                raise ValueError(
-                    f"block {self.name}: without the scale constraint buyers re-spread "
-                    "token totals, so Token Allocations is Token Packages; use TokenPackages"
-                )
+        else:  # value-scale types with the scale constraint (checked above)
             w = np.asarray(types.value_per_task, float)
             s = np.asarray(types.scale, float)
             self._goods = ["covered"]
             self._measure = s[:, None].copy()
             self._coef = (w[:, None] * np.minimum.outer(s, s))[:, :, None]
-        else:
-            raise ValueError(
-                f"block {self.name}: Token Allocations needs labeled tasks or value-scale "
-                "types; a bare type index theta cannot say which tasks the tokens serve"
-            )
         self._build_menu()
 
     def description(self) -> np.ndarray:

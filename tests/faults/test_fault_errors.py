@@ -108,12 +108,6 @@ def test_instance_error_with_debug_shows_the_traceback(tmp_path):
         main(["--debug", "solve", str(tmp_path / "absent.dat")])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="blocks/menu.py and blocks/allocations.py raise a plain ValueError for an IC set "
-    "or setting the instance cannot take; they should raise errors.UserInputError (asked "
-    "of the blocks' owner)",
-)
 @pytest.mark.parametrize("case", ["adjacent_multidimensional", "allocations_without_scale"])
 def test_block_options_the_instance_cannot_take(case, vs4, capsys):
     if case == "adjacent_multidimensional":
@@ -122,7 +116,9 @@ def test_block_options_the_instance_cannot_take(case, vs4, capsys):
         vs4.write_text(vs4.read_text() + "param scale_constraint := 0 ;\n")
         argv = ["solve", str(vs4), "--setting", "allocations"]
     assert main(argv) == EXIT_INPUT
-    one_line_error(capsys)
+    line = one_line_error(capsys)
+    assert str(vs4) in line  # names the file
+    assert ("ic: adjacent" if case == "adjacent_multidimensional" else "scale_constraint") in line
 
 
 # -- bugs -----------------------------------------------------------------------------
