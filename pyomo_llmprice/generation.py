@@ -1,7 +1,8 @@
 """Incentive constraints generated on demand.
 
 All pairs means N(N-1) IC rows, almost all slack at the optimum, and Ipopt's
-linear algebra grows with them. Start from neighbouring types, solve, check all
+linear algebra grows with them. Start from neighbouring types (on a product grid
+of types: every type around each one, diagonals included), solve, check all
 pairs with one vectorized numpy pass over the solved menu (never N^2 Pyomo
 constraints), add the worst violated pairs per type, re-solve warm-started from
 the previous primal and dual point, and stop when no pair is violated.
@@ -9,6 +10,7 @@ the previous primal and dual point, and stop when no pair is violated.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +23,7 @@ from pyomo.contrib.solver.common.results import SolutionStatus
 __all__ = [
     "GenerationLog",
     "RetryLog",
+    "grid_neighbour_pairs",
     "solve_menu",
     "solve_once",
     "solve_with_generation",
@@ -45,6 +48,56 @@ class GenerationLog:
     final_pairs: int
     final_violation: float  # worst IC gain at the last solved point (before adding pairs)
     iterations: int
+    seeded: int = 0  # grid-neighbour pairs added before the first solve (not in constraints_added)
+
+
+#: product grids of at most this many dimensions are seeded with all 3^D - 1 neighbours
+GRID_SEED_MAX_DIMS = 3
+
+
+def grid_neighbour_pairs(points: np.ndarray) -> list[tuple[int, int]]:
+    """Both directions between each type and every type around it on a product grid.
+
+    Diagonal neighbours matter: on the Rochet-Chone 50 x 50 grid, seeded with the
+    axis neighbours only, generation needed 23 rounds (2464 Ipopt iterations) to find
+    the diagonal pairs that bind; seeded with all eight, one solve is verified on
+    every pair. Types that do not form a full product grid (or have more than
+    :data:`GRID_SEED_MAX_DIMS` dimensions, where 3^D - 1 neighbours are too many)
+    get no pairs here.
+    """
+    pts = np.asarray(points, float)
+    if pts.ndim != 2 or len(pts) < 2 or not 1 <= pts.shape[1] <= GRID_SEED_MAX_DIMS:
+        return []
+    ranks, shape = [], []
+    for col in pts.T:
+        values, inverse = np.unique(np.round(col, 12), return_inverse=True)
+        ranks.append(inverse.ravel())
+        shape.append(len(values))
+    rank = np.column_stack(ranks)
+    if int(np.prod(shape)) != len(pts):
+        return []
+    index = np.full(shape, -1, dtype=np.int64)
+    index[tuple(rank.T)] = np.arange(len(pts))
+    if (index < 0).any():  # repeated points: not a product grid
+        return []
+    pairs: list[tuple[int, int]] = []
+    for step in itertools.product((-1, 0, 1), repeat=pts.shape[1]):
+        if not any(step):
+            continue
+        moved = rank + np.array(step)
+        ok = ((moved >= 0) & (moved < np.array(shape))).all(axis=1)
+        j = index[tuple(moved[ok].T)]
+        pairs += zip(np.nonzero(ok)[0].tolist(), j.tolist(), strict=True)
+    return pairs
+
+
+def _add_pairs(block: Any, labels: list[Any], pairs: list[tuple[int, int]]) -> int:
+    """Impose (type, bundle) index pairs in batches (the block's duplicate check is per batch)."""
+    added = 0
+    for start in range(0, len(pairs), 1000):
+        batch = pairs[start : start + 1000]
+        added += block.add_incentive_pairs([(labels[i], labels[k]) for i, k in batch])
+    return added
 
 
 def violated_pairs(
@@ -113,6 +166,7 @@ def solve_with_generation(
     for name in ("dual", "rc"):
         if model.component(name) is None:
             model.add_component(name, pyo.Suffix(direction=pyo.Suffix.IMPORT))
+    seeded = _add_pairs(block, labels, grid_neighbour_pairs(block.description()))
     opt = SolverFactory(solver)
     warm_options = {**WARM_START_OPTIONS, **options}
     added = iterations = 0
@@ -133,8 +187,8 @@ def solve_with_generation(
         )
         if not pairs:
             break
-        added += block.add_incentive_pairs([(labels[i], labels[k]) for i, k in pairs])
-    return results, GenerationLog(rnd, added, len(block.ic_pairs), worst, iterations)
+        added += _add_pairs(block, labels, pairs)
+    return results, GenerationLog(rnd, added, len(block.ic_pairs), worst, iterations, seeded)
 
 
 #: statuses worth a second attempt: the solver lost its way, it did not hit a limit

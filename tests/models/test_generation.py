@@ -101,3 +101,49 @@ def test_identical_types_share_one_bundle_exactly():
     assert res.status == "optimal"
     assert res.profit == pytest.approx(ref.profit, rel=1e-7)
     assert res.verification.max_violation <= res.tolerance
+
+
+def test_grid_seed_reaches_the_axis_seeded_optimum(monkeypatch):
+    """Rochet-Chone 8 x 8: seeded with all eight grid neighbours or with the block's
+    own nearest-neighbour seed only, generation reaches the all-pairs optimum; the
+    grid seed imposes every one of the grid's 2 (2 * 8 * 7 + 2 * 7 * 7) = 420
+    neighbour pairs (labels a<i>_b<j>: both indices within one)."""
+    import sys
+
+    import pyomo.environ as pyo
+
+    from pyomo_llmprice import generation
+    from pyomo_llmprice.blocks import Screening
+
+    sys.path.insert(0, str(INSTANCE.parent))
+    from generate import rochet_chone
+
+    def solve(ic):
+        model = pyo.ConcreteModel()
+        model.menu = Screening(instance=rochet_chone(8), ic=ic)
+        before = set(model.menu.ic_pairs)
+        return solve_model(model), before, set(model.menu.ic_pairs)
+
+    def cell(label):
+        a, b = label.split("_")
+        return int(a[1:]), int(b[1:])
+
+    all_pairs, _, _ = solve("all_pairs")
+    seeded, before, after = solve("generated")
+    monkeypatch.setattr(generation, "grid_neighbour_pairs", lambda points: [])
+    axis, _, _ = solve("generated")
+    assert all_pairs.status == seeded.status == axis.status == "optimal"
+    labels = [f"a{i:02d}_b{j:02d}" for i in range(1, 9) for j in range(1, 9)]
+    neighbours = {
+        (s, t)
+        for s in labels
+        for t in labels
+        if s != t and max(abs(u - v) for u, v in zip(cell(s), cell(t), strict=True)) == 1
+    }
+    assert len(neighbours) == 420
+    assert neighbours <= after
+    assert seeded.generation.seeded == len(neighbours - before) > 0
+    assert axis.generation.seeded == 0
+    for res in (seeded, axis):
+        assert res.profit == pytest.approx(all_pairs.profit, rel=1e-7)
+        assert res.verification.max_violation <= res.tolerance

@@ -1,4 +1,4 @@
-"""Violated-pair search of constraint generation (numpy only).
+"""Violated-pair search and grid-neighbour seed of constraint generation (numpy only).
 
 The menu is theory.py's exact discrete optimum of a regular 1-D example, where the
 downward adjacent IC constraints bind: lowering the payment of bundle k by d gives
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from pyomo_llmprice import theory
-from pyomo_llmprice.generation import violated_pairs
+from pyomo_llmprice.generation import grid_neighbour_pairs, violated_pairs
 from pyomo_llmprice.technology import Technology
 
 N = 20
@@ -59,3 +59,46 @@ def test_per_type_limits_pairs(menu):
     tempted = {i for i, _ in one}
     assert tempted == set(range(N)) - {int(i) for i in served[:4]}
     assert len(three) == 3 * len(tempted)
+
+
+def grid(a, b):
+    return np.array([(x, y) for x in 1 + np.arange(a) / a for y in 2 + np.arange(b) / b])
+
+
+def test_grid_neighbours_are_the_eight_around_each_type():
+    a, b = 3, 4
+    pts = grid(a, b)
+    pairs = grid_neighbour_pairs(pts)
+    # axis edges a(b-1) + (a-1)b, diagonal edges 2(a-1)(b-1); both directions each
+    assert len(pairs) == len(set(pairs)) == 2 * (a * (b - 1) + (a - 1) * b + 2 * (a - 1) * (b - 1))
+    assert set(pairs) == {(k, i) for i, k in pairs}
+    step = np.array([1 / a, 1 / b])
+    for i, k in pairs:
+        assert np.abs(pts[i] - pts[k]).max() > 0
+        assert (np.abs(pts[i] - pts[k]) <= step + 1e-12).all()
+
+
+def test_grid_neighbours_follow_the_points_not_their_order():
+    pts = grid(4, 3)
+    perm = np.random.default_rng(0).permutation(len(pts))
+    shuffled = grid_neighbour_pairs(pts[perm])
+    assert {(int(perm[i]), int(perm[k])) for i, k in shuffled} == set(grid_neighbour_pairs(pts))
+
+
+def test_grid_neighbours_in_one_dimension_are_adjacent_types():
+    pairs = grid_neighbour_pairs(np.array([[0.3], [0.1], [0.2]]))
+    assert sorted(pairs) == [(0, 2), (1, 2), (2, 0), (2, 1)]
+
+
+@pytest.mark.parametrize(
+    "pts",
+    [
+        grid(3, 3)[:-1],  # one corner missing
+        np.vstack([grid(2, 2), grid(2, 2)]),  # repeated points
+        np.array([[0, 0], [0, 0], [1, 1], [1, 0]]),  # as many as the grid, one repeated
+        np.random.default_rng(1).random((9, 2)),  # scattered types
+        np.zeros((16, 4)) + np.arange(16)[:, None],  # four dimensions: too many neighbours
+    ],
+)
+def test_no_grid_no_seed(pts):
+    assert grid_neighbour_pairs(pts) == []
