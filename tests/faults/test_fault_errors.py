@@ -121,6 +121,29 @@ def test_block_options_the_instance_cannot_take(case, vs4, capsys):
     assert ("ic: adjacent" if case == "adjacent_multidimensional" else "scale_constraint") in line
 
 
+@pytest.mark.parametrize("case", ["adjacent", "bare_theta", "no_scale_constraint"])
+def test_token_allocations_refuses_at_declaration(case, theta3, vs4):
+    """The block itself refuses (UserInputError, before Pyomo constructs anything)."""
+    import pyomo.environ as pyo
+
+    from pyomo_llmprice.blocks import TokenAllocations
+
+    good = read_instance(vs4)
+    if case == "no_scale_constraint":
+        vs4.write_text(vs4.read_text() + "param scale_constraint := 0 ;\n")
+    path = theta3 if case == "bare_theta" else vs4
+    inst = read_instance(path)
+    options = {"ic": "adjacent"} if case == "adjacent" else {}
+    with pytest.raises(UserInputError, match=str(path)) as err:
+        TokenAllocations(instance=inst, **options)
+    assert "\n" not in str(err.value)
+    entry = {"adjacent": "ic", "bare_theta": "theta", "no_scale_constraint": "scale_constraint"}
+    assert f": {entry[case]}: " in str(err.value)
+    model = pyo.ConcreteModel()
+    model.menu = TokenAllocations(instance=good, ic="all_pairs")  # a valid pairing builds
+    assert len(model.menu.incentive) == 4 * 3
+
+
 # -- bugs -----------------------------------------------------------------------------
 
 

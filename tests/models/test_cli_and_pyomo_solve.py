@@ -144,8 +144,8 @@ def test_cli_bad_input_exit_2_one_line(case, tmp_path, capsys):
 
 # -- pyomo solve, in process, on the shipped instances --------------------------------
 
-# Measured (2 cores): every instance below solves in < 4 s except paper_vs_20x20
-# packages (~8-10 s, many iterations: exact theta ties, see test_token_packages).
+# Measured (2 cores, shared): every instance below solves in < 4 s (paper_vs_20x20
+# packages took ~8-10 s and 230 iterations before identical types were merged by default).
 # Skipped: paper_vs_50x50 (2500 types; > 2 min), and allocations on paper_vs_20x20
 # (all 400x399 pairs, ~80 s) and on bare-theta instances (not expressible).
 PACKAGES = sorted(p.stem for p in INSTANCES.glob("*.dat") if p.stem != "paper_vs_50x50")
