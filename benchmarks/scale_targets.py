@@ -17,7 +17,8 @@ which includes Ipopt's and MUMPS's C allocations) is its own. Printed:
 2. Memory against N (Token Packages, 1,000 to 10,000 types): peak RSS above the
    interpreter's baseline and the log-log slope of that increment (1 = linear).
 3. Time and rounds against N, generated IC beside all pairs, on Rochet-Chone grids
-   (all pairs up to 12 x 12 = 144 types, 20,592 IC rows; generated beyond).
+   (all pairs up to 12 x 12 = 144 types, 20,592 IC rows; generated beyond). ``seeded``
+   counts the grid-neighbour pairs (diagonals) generation adds before its first solve.
 
 Timings are wall-clock on a shared machine (2 cores): noisy, compare within a run;
 ``cpu_s`` (user + system CPU of the case's process) is less sensitive to other load.
@@ -62,7 +63,7 @@ QUICK_TARGETS = [
 ]
 FULL_MEMORY = [1_000, 2_500, 5_000, 10_000]
 QUICK_MEMORY = [250, 500, 1_000]
-FULL_VERSUS = [4, 6, 8, 10, 12, 20, 30]
+FULL_VERSUS = [4, 6, 8, 10, 12, 20, 30, 50]  # 50: the target's row, reused
 QUICK_VERSUS = [4, 6, 8]
 ALL_PAIRS_MAX_TYPES = 144
 
@@ -131,6 +132,7 @@ def run_one(kind: str, size: int, ic: str, extra: dict) -> dict:
             total_s=t2 - t0,
             iterations=res.iterations,
             rounds=gen.rounds if gen else 1,
+            seeded=gen.seeded if gen else 0,
             ic_pairs=len(model.menu.ic_pairs),
             all_pairs=n * (n - 1),
             max_violation=res.verification.max_violation,
@@ -271,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                 "cpu_s",
                 "iterations",
                 "rounds",
+                "seeded",
                 "ic_pairs",
                 "all_pairs",
                 "max_violation",
