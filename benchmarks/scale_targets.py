@@ -18,7 +18,8 @@ which includes Ipopt's and MUMPS's C allocations) is its own. Printed:
    interpreter's baseline and the log-log slope of that increment (1 = linear).
 3. Time and rounds against N, generated IC beside all pairs, on Rochet-Chone grids
    (all pairs up to 12 x 12 = 144 types, 20,592 IC rows; generated beyond). ``seeded``
-   counts the grid-neighbour pairs (diagonals) generation adds before its first solve.
+   counts the grid-neighbour pairs (diagonals) generation adds for the envious types
+   at the first violation.
 
 Timings are wall-clock on a shared machine (2 cores): noisy, compare within a run;
 ``cpu_s`` (user + system CPU of the case's process) is less sensitive to other load.
