@@ -309,11 +309,11 @@ class ScreeningMenuData(BlockData):
         same bundle).
         """
         rep = getattr(self, "_rep_label", {})
-        new = []
+        new: dict[tuple[Any, Any], None] = {}  # ordered and O(1) membership
         for i, k in pairs:
             p = (rep.get(i, i), rep.get(k, k))
             if p[0] != p[1] and p not in self.ic_pairs and p not in new:
-                new.append(p)
+                new[p] = None
         for p in new:
             self.ic_pairs.add(p)
             self.incentive[p] = self._ic_rule(self, *p)
