@@ -47,10 +47,9 @@ picks AMF here, which factorizes these KKT systems ~1.7x slower than PORD, AMD o
 (Ipopt's ``print_timing_statistics`` at N=100, same 58 iterations, CPU seconds in
 ComputeSearchDirection: wheel AMF 2.5-2.7, PORD 1.66, QAMD 1.56, AMD 1.53; CasADi's
 build 1.3-1.6 with any ordering). ``cyipopt_direct`` therefore sets
-``mumps_pivot_order=4`` (PORD) unless the user gives one: PORD took the same iterates
-as AMF on the shipped instances, while QAMD and AMD land on a worse local optimum of
-the nonconvex paper_vs_20x20 Token Packages menu. The script measures twice: with each
-interface's defaults (the raw ratio) and with the same ordering (PORD) in both builds.
+``mumps_pivot_order=0`` (AMD) unless the user gives one (PORD, as fast here, is 4x
+slower than AMD on the calibrated all-pairs menus). The script measures twice: with each
+interface's defaults (the raw ratio) and with the same ordering (AMD) in both builds.
 It also prints the ratio with Ipopt's own time of the CasADi route substituted into
 ours, i.e. our overhead alone (model build, setup, callbacks, glue).
 
@@ -89,9 +88,9 @@ from pyomo_llmprice.solvers.evaluator import NLPEvaluator
 PARAMS = {"a": 1.0, "b": 1.0, "c": 0.3, "d": 0.1}
 #: Ipopt options given to every route (all also set "sb": "yes", no banner)
 IPOPT_OPTIONS: dict[str, Any] = {"tol": 1e-8, "print_level": 0}
-#: the second pass: the same MUMPS ordering in both Ipopt builds (PORD, cyipopt_direct's
+#: the second pass: the same MUMPS ordering in both Ipopt builds (AMD, cyipopt_direct's
 #: default; the wheel's MUMPS has no METIS, so METIS cannot be the common choice)
-SAME_ORDERING: dict[str, Any] = {"mumps_pivot_order": 4}
+SAME_ORDERING: dict[str, Any] = {"mumps_pivot_order": 0}
 TARGET = 1.3
 CY = "cyipopt_direct"
 CY_INLINE = "cyipopt_direct/inline"

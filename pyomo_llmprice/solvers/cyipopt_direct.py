@@ -180,11 +180,13 @@ class CyIpoptDirect(SolverBase):
 
     #: Ipopt options set unless the user gives them. The wheel's MUMPS has no METIS;
     #: its automatic choice (Ipopt's default mumps_pivot_order=7) then takes AMF, which
-    #: factorizes all-pairs screening KKT systems ~1.7x slower than PORD at 100 types
-    #: (benchmarks/solver_overhead.py). PORD took the same iterates as AMF on every
-    #: shipped instance tried; QAMD and AMD did not (a worse local optimum on
-    #: paper_vs_20x20 Token Packages).
-    default_options: ClassVar[Mapping[str, Any]] = MappingProxyType({"mumps_pivot_order": 4})
+    #: factorizes all-pairs screening KKT systems ~1.7x slower than AMD at 100 types
+    #: (benchmarks/solver_overhead.py). AMD (0) is never the slow one on the shipped
+    #: instances: PORD (4), as fast on the paper grids, took 4x longer than AMF or AMD
+    #: on the calibrated all-pairs menus (33 s against 7-8 s). With identical types
+    #: merged, AMD and PORD reach the same optima (paper_vs_20x20: 1.6e-7 and 6.6e-8 of
+    #: theory's exact profit).
+    default_options: ClassVar[Mapping[str, Any]] = MappingProxyType({"mumps_pivot_order": 0})
 
     def available(self) -> Availability:
         return Availability.NotFound if cyipopt is None else Availability.FullLicense

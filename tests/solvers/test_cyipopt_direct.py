@@ -523,11 +523,11 @@ def test_string_options_reach_ipopt_new_api(hs071):
 
 
 def test_default_mumps_ordering_and_user_override(hs071):
-    """PORD unless the user chooses: the wheel's MUMPS has no METIS (see default_options)."""
+    """AMD unless the user chooses: the wheel's MUMPS has no METIS (see default_options)."""
     res = NewSolverFactory("cyipopt_direct").solve(
         hs071, solver_options={"print_user_options": "yes"}
     )
-    assert _user_options(res.solver_log)["mumps_pivot_order"] == "4"
+    assert _user_options(res.solver_log)["mumps_pivot_order"] == "0"
     res = NewSolverFactory("cyipopt_direct").solve(
         hs071, solver_options={"print_user_options": "yes", "mumps_pivot_order": 7}
     )
