@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pyomo.common.config import Bool, ConfigDict, ConfigValue, NonNegativeFloat
+from pyomo.contrib.solver.common.base import LegacySolverWrapper
 from pyomo.contrib.solver.common.config import SolverConfig
 from pyomo.contrib.solver.common.results import Results, SolutionStatus
 from pyomo.contrib.solver.common.util import NoOptimalSolutionError, NoSolutionError
@@ -15,15 +16,21 @@ from pyomo_llmprice.errors import SolverOptionError
 
 __all__ = [
     "CyIpoptConfig",
+    "InMemoryNLPConfig",
     "IpoptResults",
+    "TextOptionsWrapper",
     "coerce_option",
     "finish_results",
     "parse_option_string",
 ]
 
 
-class CyIpoptConfig(SolverConfig):
-    """Options of ``cyipopt_direct`` (Ipopt's own options go in ``solver_options``)."""
+class InMemoryNLPConfig(SolverConfig):
+    """Options shared by the in-memory solvers; subclasses word the two of their own."""
+
+    #: descriptions of the two options, per solver
+    WARM_START_DOC = "Start from the multipliers in the model's IMPORT 'dual' and 'rc' suffixes."
+    FEASIBILITY_DOC = "Largest constraint or bound violation for which a point is called feasible."
 
     def __init__(
         self,
@@ -42,23 +49,26 @@ class CyIpoptConfig(SolverConfig):
         )
         self.warm_start_multipliers: bool = self.declare(
             "warm_start_multipliers",
-            ConfigValue(
-                domain=Bool,
-                default=False,
-                description="Start Ipopt from the multipliers held in the model's IMPORT "
-                "'dual' and 'rc' suffixes (from a previous solve) and set "
-                "warm_start_init_point=yes. Constraints without a dual start at zero.",
-            ),
+            ConfigValue(domain=Bool, default=False, description=self.WARM_START_DOC),
         )
         self.feasibility_tolerance: float = self.declare(
             "feasibility_tolerance",
-            ConfigValue(
-                domain=NonNegativeFloat,
-                default=1e-6,
-                description="Largest constraint or bound violation for which a final "
-                "iterate that is not certified optimal is still called feasible.",
-            ),
+            ConfigValue(domain=NonNegativeFloat, default=1e-6, description=self.FEASIBILITY_DOC),
         )
+
+
+class CyIpoptConfig(InMemoryNLPConfig):
+    """Options of ``cyipopt_direct`` (Ipopt's own options go in ``solver_options``)."""
+
+    WARM_START_DOC = (
+        "Start Ipopt from the multipliers held in the model's IMPORT 'dual' and 'rc' "
+        "suffixes (from a previous solve) and set warm_start_init_point=yes. "
+        "Constraints without a dual start at zero."
+    )
+    FEASIBILITY_DOC = (
+        "Largest constraint or bound violation for which a final iterate that is not "
+        "certified optimal is still called feasible."
+    )
 
 
 class IpoptResults(Results):
@@ -162,3 +172,29 @@ def finish_results(results: Results, config: SolverConfig, ended: str) -> Result
         results.solution_loader.load_vars()
         results.solution_loader.load_import_suffixes()
     return results
+
+
+class TextOptionsWrapper(LegacySolverWrapper):
+    """Pyomo's legacy wrapper for the in-memory solvers: option text becomes numbers.
+
+    ``pyomo solve --solver-options`` and its config files give options as strings,
+    and pass 0/None as ``timelimit`` for "no limit"; both are normalized here.
+    """
+
+    def set_options(self, options: Any) -> None:
+        opts = normalize_options(options)
+        timelimit = opts.pop("timelimit", None)
+        if timelimit is not None:
+            self.config.time_limit = float(timelimit)
+        self.config.solver_options.set_value(opts)
+
+    def _map_config(self, options=None, solver_options=None, **kwds) -> None:  # type: ignore[override]
+        from pyomo.common.modeling import NOTSET
+
+        for name, val in (("options", options), ("solver_options", solver_options)):
+            if val is not None and val is not NOTSET:
+                kwds[name] = normalize_options(val)
+        timelimit = kwds.get("timelimit")
+        if timelimit is not NOTSET and not timelimit:
+            kwds.pop("timelimit", None)  # pyomo solve passes 0/None for "no limit"
+        super()._map_config(**kwds)

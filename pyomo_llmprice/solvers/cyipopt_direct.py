@@ -24,7 +24,7 @@ import numpy as np
 from pyomo.common.collections import ComponentMap
 from pyomo.common.tee import TeeStream, capture_output
 from pyomo.common.timing import HierarchicalTimer
-from pyomo.contrib.solver.common.base import Availability, LegacySolverWrapper, SolverBase
+from pyomo.contrib.solver.common.base import Availability, SolverBase
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 from pyomo.contrib.solver.common.solution_loader import SolutionLoader
 from pyomo.contrib.solver.common.util import NoSolutionError
@@ -40,6 +40,7 @@ from pyomo_llmprice.errors import SolverOptionError
 from .config import (
     CyIpoptConfig,
     IpoptResults,
+    TextOptionsWrapper,
     coerce_option,
     finish_results,
     normalize_options,
@@ -363,7 +364,7 @@ def _import_suffix(model: Any, name: str) -> Suffix | None:
     return None
 
 
-class LegacyCyIpoptDirect(LegacySolverWrapper, CyIpoptDirect):
+class LegacyCyIpoptDirect(TextOptionsWrapper, CyIpoptDirect):
     """``SolverFactory('cyipopt_direct')`` and ``pyomo solve --solver=cyipopt_direct``.
 
     Closes three gaps of Pyomo's stock wrapper: option strings from the command
@@ -371,23 +372,8 @@ class LegacyCyIpoptDirect(LegacySolverWrapper, CyIpoptDirect):
     and ``load_solutions=True`` leaving ``model.solutions`` empty.
     """
 
-    def set_options(self, options: Any) -> None:
-        opts = normalize_options(options)
-        timelimit = opts.pop("timelimit", None)
-        if timelimit is not None:
-            self.config.time_limit = float(timelimit)
-        self.config.solver_options.set_value(opts)
-
-    def _map_config(self, options=None, solver_options=None, **kwds) -> None:  # type: ignore[override]
-        from pyomo.common.modeling import NOTSET
-
-        for name, val in (("options", options), ("solver_options", solver_options)):
-            if val is not None and val is not NOTSET:
-                kwds[name] = normalize_options(val)
-        timelimit = kwds.get("timelimit")
-        if timelimit is not NOTSET and not timelimit:
-            kwds.pop("timelimit", None)  # pyomo solve passes 0/None for "no limit"
-        super()._map_config(**kwds)
+    def _map_config(self, *args: Any, **kwds: Any) -> None:  # type: ignore[override]
+        super()._map_config(*args, **kwds)
         # The legacy path loads in _solution_handler, so that a run without a
         # solution returns its status instead of raising NoSolutionError.
         self.config.load_solutions = False

@@ -26,10 +26,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 from pyomo.common.collections import ComponentMap
-from pyomo.common.config import Bool, ConfigValue, NonNegativeFloat
+from pyomo.common.config import ConfigValue
 from pyomo.common.timing import HierarchicalTimer
-from pyomo.contrib.solver.common.base import Availability, LegacySolverWrapper, SolverBase
-from pyomo.contrib.solver.common.config import SolverConfig
+from pyomo.contrib.solver.common.base import Availability, SolverBase
 from pyomo.contrib.solver.common.results import Results, SolutionStatus, TerminationCondition
 from pyomo.contrib.solver.common.solution_loader import SolutionLoader
 from pyomo.contrib.solver.common.util import (
@@ -44,7 +43,7 @@ from pyomo.environ import value
 
 from pyomo_llmprice.errors import SolverOptionError
 
-from .config import finish_results, normalize_options
+from .config import InMemoryNLPConfig, TextOptionsWrapper, finish_results, normalize_options
 from .evaluator import NLPEvaluator
 
 __all__ = [
@@ -98,42 +97,17 @@ IPOPT_ONLY_OPTIONS = frozenset(
 )
 
 
-class ScipyNLPConfig(SolverConfig):
+class ScipyNLPConfig(InMemoryNLPConfig):
     """Options of the SciPy solvers (SciPy's own options go in ``solver_options``)."""
 
-    def __init__(
-        self,
-        description: str | None = None,
-        doc: str | None = None,
-        implicit: bool = False,
-        implicit_domain: Any = None,
-        visibility: int = 0,
-    ) -> None:
-        super().__init__(
-            description=description,
-            doc=doc,
-            implicit=implicit,
-            implicit_domain=implicit_domain,
-            visibility=visibility,
-        )
-        self.warm_start_multipliers: bool = self.declare(
-            "warm_start_multipliers",
-            ConfigValue(
-                domain=Bool,
-                default=False,
-                description="Accepted for interchangeability with cyipopt_direct (IC "
-                "generation sets it); SciPy's methods start from the primal point only.",
-            ),
-        )
-        self.feasibility_tolerance: float = self.declare(
-            "feasibility_tolerance",
-            ConfigValue(
-                domain=NonNegativeFloat,
-                default=1e-6,
-                description="Largest constraint or bound violation for which the returned "
-                "point is called feasible (and, if SciPy reports convergence, optimal).",
-            ),
-        )
+    WARM_START_DOC = (
+        "Accepted for interchangeability with cyipopt_direct (IC generation sets it); "
+        "SciPy's methods start from the primal point only."
+    )
+    FEASIBILITY_DOC = (
+        "Largest constraint or bound violation for which the returned point is called "
+        "feasible (and, if SciPy reports convergence, optimal)."
+    )
 
 
 class ScipyResults(Results):
@@ -576,31 +550,9 @@ def _bounds(ev: NLPEvaluator) -> Any:
     return Bounds(ev.x_lb, ev.x_ub)
 
 
-class _LegacyScipy(LegacySolverWrapper):
-    """``SolverFactory(name)`` and ``pyomo solve``: option strings become numbers."""
-
-    def set_options(self, options: Any) -> None:
-        opts = normalize_options(options)
-        timelimit = opts.pop("timelimit", None)
-        if timelimit is not None:
-            self.config.time_limit = float(timelimit)
-        self.config.solver_options.set_value(opts)
-
-    def _map_config(self, options=None, solver_options=None, **kwds) -> None:  # type: ignore[override]
-        from pyomo.common.modeling import NOTSET
-
-        for name, val in (("options", options), ("solver_options", solver_options)):
-            if val is not None and val is not NOTSET:
-                kwds[name] = normalize_options(val)
-        timelimit = kwds.get("timelimit")
-        if timelimit is not NOTSET and not timelimit:
-            kwds.pop("timelimit", None)
-        super()._map_config(**kwds)
-
-
-class LegacyScipyTrustConstr(_LegacyScipy, ScipyTrustConstr):
+class LegacyScipyTrustConstr(TextOptionsWrapper, ScipyTrustConstr):
     """Legacy-factory form of :class:`ScipyTrustConstr`."""
 
 
-class LegacyScipySLSQP(_LegacyScipy, ScipySLSQP):
+class LegacyScipySLSQP(TextOptionsWrapper, ScipySLSQP):
     """Legacy-factory form of :class:`ScipySLSQP`."""
