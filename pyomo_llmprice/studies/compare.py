@@ -200,6 +200,19 @@ def _row(instance: Instance, setting: str, formulation: str, solver: str, **vals
     return row
 
 
+def _skip_reason(
+    probe: Any, name: str, ic: str, n: int, m: int, dense_limit: float
+) -> tuple[str, str] | None:
+    """Why a solver is not run on a problem (status, note), or None to run it."""
+    if not probe.available:
+        return "unavailable", probe.note
+    if probe.api == "legacy" and ic == "generated":
+        return "skipped", "IC generation needs a solver of Pyomo's new interface"
+    if name in DENSE_SOLVERS and n * m > dense_limit:
+        return "skipped", f"dense Jacobian {n} x {m} exceeds dense_limit {dense_limit:.3g}"
+    return None
+
+
 def compare(
     instances: Iterable[Instance | str | Path],
     solvers: Sequence[str] = DEFAULT_SOLVERS + EXTERNAL_SOLVERS,
@@ -238,44 +251,12 @@ def compare(
         exact = exact_profit(inst, setting)
         for name, probe in probes.items():
             base = {"n_variables": n, "n_constraints": m, "exact_objective": exact}
-            if not probe.available:
-                rows.append(
-                    _row(
-                        inst,
-                        setting,
-                        formulation,
-                        name,
-                        status="unavailable",
-                        note=probe.note,
-                        exact_objective=exact,
-                    )
-                )
-                continue
-            if probe.api == "legacy" and ic == "generated":
-                rows.append(
-                    _row(
-                        inst,
-                        setting,
-                        formulation,
-                        name,
-                        status="skipped",
-                        note="IC generation needs a solver of Pyomo's new interface",
-                        **base,
-                    )
-                )
-                continue
-            if name in DENSE_SOLVERS and n * m > dense_limit:
-                rows.append(
-                    _row(
-                        inst,
-                        setting,
-                        formulation,
-                        name,
-                        status="skipped",
-                        note=f"dense Jacobian {n} x {m} exceeds dense_limit {dense_limit:.3g}",
-                        **base,
-                    )
-                )
+            skip = _skip_reason(probe, name, ic, n, m, dense_limit)
+            if skip is not None:
+                status, why = skip
+                known = {"exact_objective": exact} if status == "unavailable" else base
+                row = _row(inst, setting, formulation, name, status=status, note=why, **known)
+                rows.append(row)
                 continue
             if progress is not None:
                 progress(f"{inst.name} / {name}")
