@@ -126,8 +126,18 @@ def test_equally_likely_theta_list_approaches_the_paper_price():
     # quantiles of F(theta) = 2 theta - theta^2: the paper's types, equally likely
     n = 200
     theta = 1 - np.sqrt(1 - (np.arange(n) + 0.5) / n)
-    _, prices = LLMPricingModel(C, C).optimal_two_part_tariff(theta.tolist())
+    fees, prices = LLMPricingModel(C, C).optimal_two_part_tariff(theta.tolist())
     inside = (theta >= 0.4) & (theta <= 0.9)
+    # exactly the discrete optimum of these equally likely types (prices only inside:
+    # just above the exclusion cut-off theta / phi is ill-conditioned in the package) ...
+    ref = theory.discrete_optimal_menu(theta, np.full(n, 1 / n), Technology.cobb_douglas())
+    markup, fee = plan_terms(ref)
+    fees = np.asarray(fees)
+    np.testing.assert_array_equal(np.isnan(fees), ~ref.served)
+    np.testing.assert_allclose(fees[ref.served], fee[ref.served], rtol=0, atol=TOL)
+    expected = markup[inside, None] * np.full(3, C)  # every class at markup times cost
+    np.testing.assert_allclose(prices_array(prices)[inside], expected, rtol=TOL)
+    # ... which is within O(1/N) of the paper's continuum price
     closed = theory.paper_packages(theta[inside]).p
     np.testing.assert_allclose(prices_array(prices)[inside, 0], closed, atol=0.006)
 
@@ -143,6 +153,14 @@ def test_default_menu_prices_the_paper_sample_type():
     assert price["input"] == pytest.approx(3 / 20, abs=0.002)
     assert set(price) == {"input", "output", "finetune"}
     assert fee == pytest.approx(881 / 3840, abs=0.01)
+    # and exactly: the plan of the package theta = 3/4 prefers in the discrete optimum
+    # of the default grid (the paper's cdf 2 t - t^2 on DEFAULT_GRID equal cells)
+    grid = theta_grid_from_cdf(DEFAULT_GRID, lambda t: 2 * t - t * t)
+    ref = theory.discrete_optimal_menu(grid.theta, grid.prob, Technology.cobb_douglas())
+    markup, plan_fee = plan_terms(ref)
+    best = int(np.argmax(0.75 * ref.u - ref.payment))
+    assert fee == pytest.approx(plan_fee[best], abs=TOL)
+    assert price["input"] == pytest.approx(markup[best] * C, rel=TOL)
     # excluded in the continuum below theta = 1/3 (here: below the lowest served cell)
     assert math.isnan(m.calculate_fixed_fee(0.2))
     assert all(math.isnan(v) for v in m.calculate_per_token_price(0.2).values())

@@ -56,7 +56,9 @@ def test_two_types_saturating_value_from_the_dat_file():
     bench = theory.two_type_saturating()
     res = solve_instance(SCREENING / "two_type_saturating.dat", "screening")
     assert res.status == "optimal"
-    assert res.profit == pytest.approx(0.7079323, abs=1e-7)
+    # model.md section 5: profit = sum f_i (T_i - c q_i) with T = (0.7, 1.2), c = 0.1
+    closed = 0.6 * (0.7 - 0.1 * np.log(10 / 3)) + 0.4 * (1.2 - 0.1 * np.log(20))
+    assert res.profit == pytest.approx(closed, abs=1e-7)
     assert res.profit == pytest.approx(bench.profit, rel=1e-8)
     np.testing.assert_allclose(res.menu["good_q"], [np.log(10 / 3), np.log(20)], rtol=1e-6)
     np.testing.assert_allclose(res.menu["payment"], [0.7, 1.2], rtol=1e-6)
