@@ -87,6 +87,7 @@ class MenuResult:
                 return bool(v)
             return v
 
+        worst_pair, worst_type = self._worst_pairs()
         rows = [
             {k: clean(v) for k, v in row.items()} for row in self.menu.to_dict(orient="records")
         ]
@@ -101,8 +102,8 @@ class MenuResult:
             **{k: clean(v) for k, v in self.aggregates.items()},
             "max_ic_violation": self.verification.max_ic_violation,
             "max_ir_violation": self.verification.max_ir_violation,
-            "worst_ic_pair": self._worst_pairs()[0],
-            "worst_ir_type": self._worst_pairs()[1],
+            "worst_ic_pair": worst_pair,
+            "worst_ir_type": worst_type,
             "verification_tolerance": self.tolerance,
             "ic_generation": None if self.generation is None else vars(self.generation),
             "retry": None if self.retry is None else vars(self.retry),
