@@ -157,6 +157,11 @@ def test_task_instance_applies_technology_and_grid(base_dat):
     base = read_instance(base_dat)
     inst = task_instance(base, spec.grid, {"n_types": 7, "cost_output": 0.5, "gamma": 0.1}, "k")
     assert len(inst.types) == 7 and inst.types.prob.sum() == pytest.approx(1.0)
+    # the paper's F(theta) = 2 theta - theta^2 on 7 equal cells of [0, 1]: midpoints, and
+    # cell masses F(b) - F(a) = (b - a)(2 - a - b) = 2/7 - (2k + 1)/49
+    k = np.arange(7)
+    np.testing.assert_allclose(inst.types.theta, (k + 0.5) / 7, rtol=1e-12)
+    np.testing.assert_allclose(inst.types.prob, 2 / 7 - (2 * k + 1) / 49, rtol=1e-12)
     assert inst.technology.cost_output == 0.5
     assert inst.technology.cobb_douglas_precision.gamma == 0.1
     assert inst.technology.cost_input == base.technology.cost_input

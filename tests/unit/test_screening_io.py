@@ -72,6 +72,10 @@ def test_rochet_chone_grid_is_uniform_on_the_unit_square_shifted():
     inst = read_instance(SCREENING / "rochet_chone_5x5.dat")
     assert inst.theta.shape == (25, 2)
     assert np.allclose(np.unique(inst.theta[:, 0]), [1.1, 1.3, 1.5, 1.7, 1.9])
+    # every (a, b) of the 5 x 5 cell midpoints of [1, 2]^2 once, a-major as labelled
+    mid = 1 + (np.arange(5) + 0.5) / 5
+    np.testing.assert_allclose(inst.theta, np.column_stack([np.repeat(mid, 5), np.tile(mid, 5)]))
+    assert inst.labels[:2] == ("a01_b01", "a01_b02") and inst.labels[-1] == "a05_b05"
     assert np.allclose(inst.prob, 1 / 25)
     assert (inst.value_form, inst.cost_form, inst.cost_coef) == ("linear", "quadratic", 1.0)
 
