@@ -304,13 +304,10 @@ class LLMPricingModel:
                 "served",
             ]
         ].copy()
-        assert tariffs.intended_choice is not None
-        plan = np.asarray(tariffs.intended_choice, dtype=int)
-        frame["plan"] = plan
-        terms = tariffs.to_frame()
+        terms = tariffs.intended_terms()
+        frame["plan"] = terms["plan"].to_numpy()
         for column in ("fixed_fee", "markup", *(f"price_{c}" for c in TOKEN_CLASSES)):
-            values = terms[column].to_numpy(float)
-            frame[column] = np.where(plan >= 0, values[np.maximum(plan, 0)], np.nan)
+            frame[column] = terms[column].to_numpy(float)
         return frame
 
     def optimal_two_part_tariff(

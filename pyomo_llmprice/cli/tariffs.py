@@ -26,26 +26,24 @@ HELP = "verified menus of K two-part tariffs beside the full menu and linear pri
 MAX_PRINTED_PLANS = 12
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer of at least 1."""
+def _int_at_least(text: str, low: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    return _int_at_least(text, 1)
 
 
 def nonnegative_int(text: str) -> int:
     """argparse type: an integer of at least 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
+    return _int_at_least(text, 0)
 
 
 def add_design_arguments(parser: argparse.ArgumentParser) -> None:
@@ -206,18 +204,14 @@ def full_menu_frame(result: Any, technology: Any) -> Any:
     The plans are :func:`~pyomo_llmprice.tariffs.tariff_menu_from_result`'s: one per
     distinct package, so types bunched on a package share its fee and prices.
     """
-    import numpy as np
 
     from pyomo_llmprice.tariffs import tariff_menu_from_result
 
-    tariffs = tariff_menu_from_result(result, technology)
-    terms = tariffs.to_frame()
-    plan = np.asarray(tariffs.intended_choice, dtype=int)
+    terms = tariff_menu_from_result(result, technology).intended_terms()
     menu = result.menu.copy()
-    menu["plan"] = [terms["name"].iloc[k] if k >= 0 else None for k in plan]
+    menu["plan"] = terms["name"].to_list()
     for column in ("fixed_fee", "markup", "price_input", "price_output", "price_finetune"):
-        values = terms[column].to_numpy(float)
-        menu[column] = np.where(plan >= 0, values[np.maximum(plan, 0)], np.nan)
+        menu[column] = terms[column].to_numpy(float)
     cols = [
         "type",
         "theta",
@@ -258,27 +252,16 @@ def full_menu_lines(result: Any, technology: Any) -> list[str]:
     ]
 
 
-#: numbers of the full menu's row that mean nothing unless its solve is optimal
-_FULL_MENU_NUMBERS = (
-    "profit",
-    "revenue",
-    "consumer_surplus",
-    "welfare",
-    "gain_vs_linear",
-    "revenue_gain_vs_linear",
-    "gain_vs_one_tariff",
-    "revenue_gain_vs_one_tariff",
-    "max_deviation_gain",
-)
-
-
 def shown_table(comparison: Any) -> Any:
     """The comparison table as reported: a non-optimal full menu's numbers are blanked
     (the solver's last iterate is no menu to compare with); designs keep theirs, which
     are exact evaluations of the plans found, beside their status."""
+    from pyomo_llmprice.tariffs.compare import COLUMNS
+
     table = comparison.table.copy()
     if FULL_MENU in table.index and str(table.loc[FULL_MENU, "status"]) != "optimal":
-        cols = [c for c in _FULL_MENU_NUMBERS if c in table.columns]
+        # every number of the row (all of COLUMNS but the plan count and the status)
+        cols = [c for c in COLUMNS if c not in ("plans", "status") and c in table.columns]
         table.loc[FULL_MENU, cols] = float("nan")
     return table
 

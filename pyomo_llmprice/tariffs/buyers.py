@@ -230,13 +230,9 @@ class NumericalBuyer:
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class QuadraticGood:
-    """One good, value ``theta q - q^2/2``, seller unit cost ``c`` (Maskin-Riley).
-
-    Plays the role of a technology in tariff menus: the quantity is the input-token class,
-    priced at ``price_input``; output and fine-tuning are absent.
-    """
+class _OneGood:
+    """Cost side shared by the one-good technologies: ``unit_cost`` per unit of the good,
+    which is priced as the input-token class; output and fine-tuning are absent."""
 
     unit_cost: float
 
@@ -255,15 +251,35 @@ class QuadraticGood:
         return self.unit_cost * x
 
 
-@dataclass(frozen=True)
-class QuadraticBuyer:
-    """Best response ``q = max(0, theta - p)`` to a unit price ``p``; gross ``theta q - q^2/2``."""
+class _OneGoodBuyer:
+    """Seller cost shared by the buyers of a one-good technology."""
 
-    good: QuadraticGood
+    good: _OneGood
 
     @property
     def unit_costs(self) -> FloatArray:
         return np.array([self.good.unit_cost, 0.0, 0.0])
+
+    def cost(self, tokens: ArrayLike) -> FloatArray:
+        return np.asarray(tokens, float) @ self.unit_costs
+
+
+@dataclass(frozen=True)
+class QuadraticGood(_OneGood):
+    """One good, value ``theta q - q^2/2``, seller unit cost ``c`` (Maskin-Riley).
+
+    Plays the role of a technology in tariff menus: the quantity is the input-token class,
+    priced at ``price_input``; output and fine-tuning are absent.
+    """
+
+    unit_cost: float
+
+
+@dataclass(frozen=True)
+class QuadraticBuyer(_OneGoodBuyer):
+    """Best response ``q = max(0, theta - p)`` to a unit price ``p``; gross ``theta q - q^2/2``."""
+
+    good: QuadraticGood
 
     def demand(self, theta: ArrayLike, prices: ArrayLike) -> tuple[FloatArray, FloatArray]:
         p = np.asarray(prices, float)[..., 0]
@@ -272,12 +288,9 @@ class QuadraticBuyer:
         zeros = np.zeros_like(q)
         return np.stack([q, zeros, zeros], axis=-1), th * q - q**2 / 2
 
-    def cost(self, tokens: ArrayLike) -> FloatArray:
-        return np.asarray(tokens, float) @ self.unit_costs
-
 
 @dataclass(frozen=True)
-class ValueGood:
+class ValueGood(_OneGood):
     """One good of smooth concave value ``theta * v(q)``, seller unit cost ``unit_cost``.
 
     Plays the role of a technology (the good is priced as the input-token class, like
@@ -288,23 +301,9 @@ class ValueGood:
     value: Callable[[float], float]
     unit_cost: float
 
-    def __post_init__(self) -> None:
-        if not float(self.unit_cost) >= 0:
-            raise ValueError(f"unit_cost must be nonnegative, got {self.unit_cost}")
-
-    @property
-    def cost_input(self) -> float:
-        return float(self.unit_cost)
-
-    cost_output = 0.0
-    cost_finetune = 0.0
-
-    def cost(self, x: Any, y: Any, z: Any) -> Any:
-        return self.unit_cost * x
-
 
 @dataclass(frozen=True)
-class ValueBuyer:
+class ValueBuyer(_OneGoodBuyer):
     """Best response ``argmax_q theta v(q) - p q`` over ``q >= 0`` by scipy (any concave v).
 
     Bounded Brent on ``[0, 2h]``, ``h`` doubled until the surplus stops rising (concavity
@@ -313,10 +312,6 @@ class ValueBuyer:
 
     good: ValueGood
     q_max: float = 1e12
-
-    @property
-    def unit_costs(self) -> FloatArray:
-        return np.array([self.good.unit_cost, 0.0, 0.0])
 
     def _solve_one(self, theta: float, price: float) -> float:
         def negative(q: float) -> float:
@@ -356,9 +351,6 @@ class ValueBuyer:
             value[idx] = float(self.good.value(q[idx]))
         zeros = np.zeros_like(q)
         return np.stack([q, zeros, zeros], axis=-1), th * value
-
-    def cost(self, tokens: ArrayLike) -> FloatArray:
-        return np.asarray(tokens, float) @ self.unit_costs
 
 
 def buyer_for(

@@ -157,6 +157,20 @@ class TariffMenu:
             ],
         )
 
+    def intended_terms(self) -> pd.DataFrame:
+        """One row per type: the index of its intended plan (``plan``, -1 = nothing), that
+        plan's ``name`` (None if nothing) and its fee, markup and prices (NaN if nothing)."""
+        if self.intended_choice is None:
+            raise ValueError("the menu records no intended choice per type")
+        plan = np.asarray(self.intended_choice, dtype=int)
+        terms = self.to_frame()
+        out = pd.DataFrame({"plan": plan})
+        out["name"] = [terms["name"].iloc[k] if k >= 0 else None for k in plan]
+        for column in ("fixed_fee", "markup", "price_input", "price_output", "price_finetune"):
+            values = terms[column].to_numpy(float)
+            out[column] = np.where(plan >= 0, values[np.maximum(plan, 0)], np.nan)
+        return out
+
 
 @dataclass
 class TariffOutcome:
