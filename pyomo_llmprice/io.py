@@ -38,7 +38,7 @@ import difflib
 import math
 import re
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,7 @@ __all__ = [
     "instance_from_model",
     "read_instance",
     "screening_instance_from_model",
+    "technology_params",
     "validated_dataportal",
     "write_dat",
 ]
@@ -101,6 +102,8 @@ DESCRIPTIONS: dict[str, tuple[str, ...]] = {
 """The three type descriptions and the components each needs; a file gives exactly one."""
 
 _SCALARS = frozenset((*TECHNOLOGY_PARAMS, "scale_constraint"))
+_ALWAYS_GIVEN = frozenset(("TYPES", "DIMS", "scale_constraint"))
+"""Components :func:`_model_data` gives even when empty (left to the checks to refuse)."""
 
 SETTINGS: tuple[str, ...] = ("packages", "allocations", "screening")
 PROB_SUM_TOL = 1e-6
@@ -176,22 +179,31 @@ def declare_instance_components(model: pyo.AbstractModel) -> None:
     )
 
 
-def _model_data(model: pyo.Block, where: str) -> dict[str, dict[Any, Any]]:
-    """The constructed components as raw data, in the same shape DataPortal produces."""
+def _model_data(
+    model: pyo.Block,
+    where: str,
+    sets: tuple[str, ...] = SETS,
+    params: tuple[str, ...] = PARAMS,
+    declare: str = "declare_instance_components",
+) -> dict[str, dict[Any, Any]]:
+    """The constructed components as raw data, in the same shape DataPortal produces.
+
+    `sets`/`params` and `declare` name the format (default: the LLM one). An empty
+    set is left out unless it is one of :data:`_ALWAYS_GIVEN` (TYPES, DIMS), as is an
+    optional param without data; ``scale_constraint`` (it has a default) is always given.
+    """
     data: dict[str, dict[Any, Any]] = {}
-    for name in (*SETS, *PARAMS):
+    for name in (*sets, *params):
         comp = getattr(model, name, None)
         if comp is None:
             raise InstanceError(
-                where,
-                name,
-                "the model does not declare this component (call declare_instance_components)",
+                where, name, f"the model does not declare this component (call {declare})"
             )
-        if name in SETS:
+        if name in sets:
             members = list(comp)
-            if members or name == "TYPES":
+            if members or name in _ALWAYS_GIVEN:
                 data[name] = {None: members}
-        elif name == "scale_constraint":
+        elif name in _ALWAYS_GIVEN:
             data[name] = {None: comp.value}
         elif comp.is_indexed():
             if len(comp):
@@ -258,25 +270,13 @@ def read_instance(path: str | Path, *, renormalize: bool = False) -> Instance | 
     _check_commands(commands, where)
     model = pyo.AbstractModel(name=Path(path).stem)
     declare_instance_components(model)
-    portal = pyo.DataPortal(model=model)
-    try:
-        _reset_lexer()
-        portal.load(filename=where)
-    except Exception as exc:  # Pyomo raises many kinds here; rephrase them all.
-        raw = _lenient_data(where)
-        if raw is not None:  # usually names the entry Pyomo choked on
-            _instance_from_data(
-                raw, where, name="", path=path, notes="", renormalize=renormalize, warn=False
-            )
-        shape = _SHAPE.search(str(exc))
-        if shape:
-            raise InstanceError(
-                where,
-                shape["name"],
-                f"{shape['count']} data tokens do not form complete entries of {shape['dim']} "
-                "label(s) and a value: is a label or a value missing?",
-            ) from None
-        raise InstanceError(where, "data", f"cannot interpret the data: {_one_line(exc)}") from None
+    portal = _load_portal(
+        model,
+        where,
+        lambda raw: _instance_from_data(
+            raw, where, name="", path=path, notes="", renormalize=renormalize, warn=False
+        ),
+    )
     # Our checks on the raw data first, so that Pyomo never reports a problem itself.
     _instance_from_data(
         portal.data(),
@@ -377,6 +377,34 @@ _SHAPE = re.compile(
     r"Parameter '(?P<name>[^']+)' defined with '(?P<dim>\d+)' dimensions, "
     r"but data has '(?P<count>\d+)' values"
 )
+
+
+def _load_portal(
+    model: pyo.AbstractModel, where: str, check_raw: Callable[[dict[str, Any]], object]
+) -> pyo.DataPortal:
+    """Load the file into a DataPortal for `model`, every Pyomo failure rephrased.
+
+    On failure the file is read again without the model and given to `check_raw`
+    (the format's semantic checks), which usually names the entry Pyomo choked on.
+    """
+    portal = pyo.DataPortal(model=model)
+    try:
+        _reset_lexer()
+        portal.load(filename=where)
+    except Exception as exc:  # Pyomo raises many kinds here; rephrase them all.
+        raw = _lenient_data(where)
+        if raw is not None:
+            check_raw(raw)
+        shape = _SHAPE.search(str(exc))
+        if shape:
+            raise InstanceError(
+                where,
+                shape["name"],
+                f"{shape['count']} data tokens do not form complete entries of {shape['dim']} "
+                "label(s) and a value: is a label or a value missing?",
+            ) from None
+        raise InstanceError(where, "data", f"cannot interpret the data: {_one_line(exc)}") from None
+    return portal
 
 
 def _lenient_data(where: str) -> dict[str, Any] | None:
@@ -490,6 +518,14 @@ def _suggest(name: str, names: tuple[str, ...] = (*SETS, *PARAMS)) -> str:
 # -- validation of raw data (shared by both paths) ----------------------------------
 
 
+def _reject_unknown(data: Mapping[str, Any], names: tuple[str, ...], where: str) -> None:
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        raise InstanceError(
+            where, str(unknown[0]), f"unknown name{_suggest(str(unknown[0]), names)}"
+        )
+
+
 def _number(value: Any, where: str, entry: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(
         value, (int, float, np.integer, np.floating)
@@ -539,6 +575,16 @@ def _scalar(data: Mapping[str, Any], name: str, where: str) -> float:
     return _number(raw[None], where, name)
 
 
+def _flag(data: Mapping[str, Any], name: str, where: str) -> bool:
+    """A 0/1 switch, true when omitted."""
+    if name not in data:
+        return True
+    flag = _scalar(data, name, where)
+    if flag not in (0.0, 1.0):
+        raise InstanceError(where, name, f"must be 0 or 1, got {flag!r}")
+    return flag == 1.0
+
+
 def _indexed(
     data: Mapping[str, Any], name: str, index: tuple[str, ...], where: str, what: str
 ) -> np.ndarray:
@@ -573,31 +619,43 @@ def _indexed(
 
 
 def _matrix(
-    data: Mapping[str, Any], types: tuple[str, ...], tasks: tuple[str, ...], where: str
+    raw: Mapping[Any, Any],
+    name: str,
+    rows: tuple[str, ...],
+    cols: tuple[str, ...],
+    where: str,
+    *,
+    col_what: str,
+    col_home: str,
+    how: str = "",
 ) -> np.ndarray:
-    raw = data["value"]
-    row = {lab: i for i, lab in enumerate(types)}
-    col = {lab: j for j, lab in enumerate(tasks)}
-    out = np.full((len(types), len(tasks)), np.nan)
+    """Values of a (type, `col_what`) param, checked to cover exactly `rows` x `cols`.
+
+    `how` (e.g. ``" (e.g. 'param ...')"``) follows the message for a wrongly indexed entry.
+    """
+    row = {lab: i for i, lab in enumerate(rows)}
+    col = {lab: j for j, lab in enumerate(cols)}
+    out = np.full((len(rows), len(cols)), np.nan)
     for key, val in raw.items():
         if not (isinstance(key, tuple) and len(key) == 2):
             raise InstanceError(
-                where, "value", f"expects entries indexed by (type, task), got {key!r}"
+                where, name, f"expects entries indexed by (type, {col_what}), got {key!r}{how}"
             )
         i, j = str(key[0]), str(key[1])
-        entry = f"value[{i},{j}]"
+        entry = f"{name}[{i},{j}]"
         if i not in row:
             raise InstanceError(where, entry, f"type {i!r} is not in TYPES")
         if j not in col:
-            raise InstanceError(where, entry, f"task {j!r} is not in TASKS")
+            raise InstanceError(where, entry, f"{col_what} {j!r} is not in {col_home}")
         out[row[i], col[j]] = _number(val, where, entry)
     gaps = np.argwhere(np.isnan(out))
     if len(gaps):
         i, j = gaps[0]
+        where_j = "on task" if col_what == "task" else f"in {col_what}"
         raise InstanceError(
             where,
-            "value",
-            f"no value for type {types[i]!r} on task {tasks[j]!r}"
+            name,
+            f"no value for type {rows[i]!r} {where_j} {cols[j]!r}"
             + (f" (and {len(gaps) - 1} more)" if len(gaps) > 1 else ""),
         )
     return out
@@ -643,9 +701,7 @@ def _instance_from_data(
     warn: bool = True,
 ) -> Instance:
     """Every semantic check of the format, on data shaped like ``DataPortal.data()``."""
-    unknown = [k for k in data if k not in (*SETS, *PARAMS)]
-    if unknown:
-        raise InstanceError(where, str(unknown[0]), f"unknown name{_suggest(str(unknown[0]))}")
+    _reject_unknown(data, (*SETS, *PARAMS), where)
     if "TYPES" not in data:
         raise InstanceError(where, "TYPES", "missing (e.g. 'set TYPES := low high ;')")
     types = _members(data, "TYPES", where, "type")
@@ -654,12 +710,7 @@ def _instance_from_data(
     prob = _probabilities(data, types, where, renormalize)
 
     technology = _technology(data, where)
-    scale_constraint = True
-    if "scale_constraint" in data:
-        flag = _scalar(data, "scale_constraint", where)
-        if flag not in (0.0, 1.0):
-            raise InstanceError(where, "scale_constraint", f"must be 0 or 1, got {flag!r}")
-        scale_constraint = flag == 1.0
+    scale_constraint = _flag(data, "scale_constraint", where)
 
     kind = _description(data, where)
     fields: dict[str, Any] = {}
@@ -676,7 +727,9 @@ def _instance_from_data(
         _nonneg(measure, tasks, "task_measure", where, "measure")
         if not measure.sum() > 0:
             raise InstanceError(where, "task_measure", "all task measures are zero")
-        value = _matrix(data, types, tasks, where)
+        value = _matrix(
+            data["value"], "value", types, tasks, where, col_what="task", col_home="TASKS"
+        )
         for i, j in np.argwhere(value < 0):
             raise InstanceError(
                 where, f"value[{types[i]},{tasks[j]}]", f"negative value {float(value[i, j])!r}"
@@ -795,6 +848,32 @@ def _header_lines(header: str) -> list[str]:
     return [f"# {line}" if line else "#" for line in lines]
 
 
+def _header_and_types(header: str, labels: list[str]) -> list[str]:
+    """The ``#`` header (and a blank line) and ``set TYPES``, eight labels a line."""
+    out: list[str] = _header_lines(header) if header else []
+    if out:
+        out.append("")
+    out.append("set TYPES :=")
+    for start in range(0, len(labels), 8):
+        out.append("  " + " ".join(labels[start : start + 8]))
+    out.append(";")
+    return out
+
+
+def technology_params(technology: Technology) -> dict[str, float]:
+    """The values of :data:`TECHNOLOGY_PARAMS` of a Cobb-Douglas `technology`."""
+    cd = technology.cobb_douglas_precision
+    return {
+        "alpha": cd.alpha,
+        "beta": cd.beta,
+        "gamma": cd.gamma,
+        "base_quality": cd.base_quality,
+        "cost_input": technology.cost_input,
+        "cost_output": technology.cost_output,
+        "cost_finetune": technology.cost_finetune,
+    }
+
+
 def format_dat(instance: Instance, header: str | None = None) -> str:
     """The public-format text of `instance`; `header` (default: its notes) becomes ``#`` lines.
 
@@ -810,13 +889,7 @@ def format_dat(instance: Instance, header: str | None = None) -> str:
         q == raw for q, raw in zip(labels + tasks, ts.labels + (ts.tasks or ()), strict=True)
     )
     width = max(len(lab) for lab in labels)
-    out: list[str] = _header_lines(header) if header else []
-    if out:
-        out.append("")
-    out.append("set TYPES :=")
-    for start in range(0, len(labels), 8):
-        out.append("  " + " ".join(labels[start : start + 8]))
-    out.append(";")
+    out = _header_and_types(header, labels)
     out.append("")
 
     def per_type(names: list[str], columns: list[Any]) -> None:
@@ -856,17 +929,7 @@ def format_dat(instance: Instance, header: str | None = None) -> str:
                 ]
         out += [";", ""]
 
-    tech = instance.technology
-    cd = tech.cobb_douglas_precision
-    scalars = {
-        "alpha": cd.alpha,
-        "beta": cd.beta,
-        "gamma": cd.gamma,
-        "base_quality": cd.base_quality,
-        "cost_input": tech.cost_input,
-        "cost_output": tech.cost_output,
-        "cost_finetune": tech.cost_finetune,
-    }
+    scalars = technology_params(instance.technology)
     out += [f"param {name} := {_fmt_num(v)} ;" for name, v in scalars.items()]
     out.append(f"param scale_constraint := {int(instance.scale_constraint)} ;")
     return "\n".join(out) + "\n"
@@ -1003,23 +1066,13 @@ def _read_screening(
     _check_commands(commands, where, SCREENING_SETS, SCREENING_PARAMS, _SCREENING_SCALARS)
     model = pyo.AbstractModel(name=Path(path).stem)
     declare_screening_components(model)
-    portal = pyo.DataPortal(model=model)
-    try:
-        _reset_lexer()
-        portal.load(filename=where)
-    except Exception as exc:
-        raw = _lenient_data(where)
-        if raw is not None:
-            _screening_from_data(raw, where, name="", path=path, notes="", renormalize=renormalize)
-        shape = _SHAPE.search(str(exc))
-        if shape:
-            raise InstanceError(
-                where,
-                shape["name"],
-                f"{shape['count']} data tokens do not form complete entries of {shape['dim']} "
-                "label(s) and a value: is a label or a value missing?",
-            ) from None
-        raise InstanceError(where, "data", f"cannot interpret the data: {_one_line(exc)}") from None
+    portal = _load_portal(
+        model,
+        where,
+        lambda raw: _screening_from_data(
+            raw, where, name="", path=path, notes="", renormalize=renormalize
+        ),
+    )
     return _screening_from_data(
         portal.data(),
         where,
@@ -1035,22 +1088,9 @@ def screening_instance_from_model(
 ) -> ScreeningInstance:
     """Validate a constructed model's screening components (the ``pyomo solve`` path)."""
     where = str(path) if path is not None else _NO_FILE
-    data: dict[str, dict[Any, Any]] = {}
-    for name in (*SCREENING_SETS, *SCREENING_PARAMS):
-        comp = getattr(model, name, None)
-        if comp is None:
-            raise InstanceError(
-                where,
-                name,
-                "the model does not declare this component (call declare_screening_components)",
-            )
-        if name in SCREENING_SETS:
-            data[name] = {None: list(comp)}
-        elif comp.is_indexed():
-            if len(comp):
-                data[name] = dict(comp.sparse_items())
-        elif len(comp):
-            data[name] = {None: comp.value}
+    data = _model_data(
+        model, where, SCREENING_SETS, SCREENING_PARAMS, "declare_screening_components"
+    )
     notes = _header_of(path) if path is not None else ""
     name = Path(path).stem if path is not None else str(model.name)
     return _screening_from_data(
@@ -1086,12 +1126,7 @@ def _screening_from_data(
     renormalize: bool,
 ) -> ScreeningInstance:
     """Every semantic check of the screening format, on ``DataPortal.data()``-shaped data."""
-    names = (*SCREENING_SETS, *SCREENING_PARAMS)
-    unknown = [k for k in data if k not in names]
-    if unknown:
-        raise InstanceError(
-            where, str(unknown[0]), f"unknown name{_suggest(str(unknown[0]), names)}"
-        )
+    _reject_unknown(data, (*SCREENING_SETS, *SCREENING_PARAMS), where)
     for comp, example in (("TYPES", "set TYPES := low high ;"), ("DIMS", "set DIMS := q ;")):
         if comp not in data:
             raise InstanceError(where, comp, f"missing (e.g. '{example}')")
@@ -1102,7 +1137,16 @@ def _screening_from_data(
     prob = _probabilities(data, types, where, renormalize)
     if "theta" not in data:
         raise InstanceError(where, "theta", "missing (one value per type and dimension)")
-    theta = _theta_matrix(data["theta"], types, dims, where)
+    theta = _matrix(
+        data["theta"],
+        "theta",
+        types,
+        dims,
+        where,
+        col_what="dimension",
+        col_home="DIMS",
+        how=" (e.g. 'param theta : q := t1 0.5 t2 1.0 ;')",
+    )
 
     value_form = _word(data, "value_form", where, VALUE_FORMS)
     cost_form = _word(data, "cost_form", where, COST_FORMS)
@@ -1130,12 +1174,7 @@ def _screening_from_data(
     cost_coef = _scalar(data, "cost_coef", where)
     if not cost_coef > 0:
         raise InstanceError(where, "cost_coef", f"must be positive, got {cost_coef!r}")
-    nonnegative = True
-    if "nonnegative" in data:
-        flag = _scalar(data, "nonnegative", where)
-        if flag not in (0.0, 1.0):
-            raise InstanceError(where, "nonnegative", f"must be 0 or 1, got {flag!r}")
-        nonnegative = flag == 1.0
+    nonnegative = _flag(data, "nonnegative", where)
     if not nonnegative and value_form != "linear":
         raise InstanceError(
             where,
@@ -1166,51 +1205,13 @@ def _screening_from_data(
     )
 
 
-def _theta_matrix(
-    raw: Mapping[Any, Any], types: tuple[str, ...], dims: tuple[str, ...], where: str
-) -> np.ndarray:
-    row = {lab: i for i, lab in enumerate(types)}
-    col = {lab: j for j, lab in enumerate(dims)}
-    out = np.full((len(types), len(dims)), np.nan)
-    for key, val in raw.items():
-        if not (isinstance(key, tuple) and len(key) == 2):
-            raise InstanceError(
-                where,
-                "theta",
-                f"expects entries indexed by (type, dimension), got {key!r} "
-                "(e.g. 'param theta : q := t1 0.5 t2 1.0 ;')",
-            )
-        i, j = str(key[0]), str(key[1])
-        entry = f"theta[{i},{j}]"
-        if i not in row:
-            raise InstanceError(where, entry, f"type {i!r} is not in TYPES")
-        if j not in col:
-            raise InstanceError(where, entry, f"dimension {j!r} is not in DIMS")
-        out[row[i], col[j]] = _number(val, where, entry)
-    gaps = np.argwhere(np.isnan(out))
-    if len(gaps):
-        i, j = gaps[0]
-        raise InstanceError(
-            where,
-            "theta",
-            f"no value for type {types[i]!r} in dimension {dims[j]!r}"
-            + (f" (and {len(gaps) - 1} more)" if len(gaps) > 1 else ""),
-        )
-    return out
-
-
 def format_screening_dat(instance: ScreeningInstance, header: str | None = None) -> str:
     """The screening-format text of `instance` (read back equal by :func:`read_instance`)."""
     header = instance.notes if header is None else header
     labels = [_fmt_label(lab) for lab in instance.labels]
     dims = [_fmt_label(d) for d in instance.dims]
-    out: list[str] = _header_lines(header) if header else []
-    if out:
-        out.append("")
-    out.append("set TYPES :=")
-    for start in range(0, len(labels), 8):
-        out.append("  " + " ".join(labels[start : start + 8]))
-    out += [";", "", "param prob :="]
+    out = _header_and_types(header, labels)
+    out += ["", "param prob :="]
     out += [f"  {lab} {_fmt_num(p)}" for lab, p in zip(labels, instance.prob, strict=True)]
     out += [";", "", "set DIMS := " + " ".join(dims) + " ;", ""]
     out.append("param theta : " + " ".join(dims) + " :=")

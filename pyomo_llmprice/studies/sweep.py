@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pyomo_llmprice.io import TECHNOLOGY_PARAMS, Instance, read_instance
+from pyomo_llmprice.io import TECHNOLOGY_PARAMS, Instance, read_instance, technology_params
 from pyomo_llmprice.studies.spec import SweepSpec, SweepTask
 from pyomo_llmprice.technology import Technology
 from pyomo_llmprice.types import theta_grid_from_cdf, uniform_grid, value_scale_grid
@@ -70,17 +70,7 @@ def task_instance(base: Instance, grid: str | None, params: dict[str, Any], key:
             types = uniform_grid(int(params.get("n_types", n)))
         else:
             types = value_scale_grid(int(params.get("n_w", side)), int(params.get("n_s", side)))
-    tech = base.technology
-    cd = tech.cobb_douglas_precision
-    current = {
-        "alpha": cd.alpha,
-        "beta": cd.beta,
-        "gamma": cd.gamma,
-        "base_quality": cd.base_quality,
-        "cost_input": tech.cost_input,
-        "cost_output": tech.cost_output,
-        "cost_finetune": tech.cost_finetune,
-    }
+    current = technology_params(base.technology)
     current.update({k: float(v) for k, v in params.items() if k in TECHNOLOGY_PARAMS})
     technology = Technology.cobb_douglas(**current)
     return replace(base, name=f"{base.name}-{key}", path=None, types=types, technology=technology)
