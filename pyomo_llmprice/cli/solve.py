@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from pyomo_llmprice.cli._common import exit_code, positive_seconds
 
@@ -34,11 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def options_and_instance(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    """``--solver-options`` parsed and ``--solver`` checked before any work, then the
+    instance read (shared with ``llmprice tariffs`` and ``llmprice plot``)."""
     from pyomo_llmprice.errors import SolverOptionError
     from pyomo_llmprice.io import read_instance
     from pyomo_llmprice.outcomes import solver_or_error
-    from pyomo_llmprice.pipeline import build_model, solve_model
     from pyomo_llmprice.solvers.config import parse_option_string
 
     try:  # a pure parser: any ValueError here is the option string's fault
@@ -46,7 +48,13 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise SolverOptionError(f"--solver-options: {err}") from None
     solver_or_error(args.solver)  # a misspelt solver is refused before any work
-    instance = read_instance(args.instance)
+    return options, read_instance(args.instance)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pyomo_llmprice.pipeline import build_model, solve_model
+
+    options, instance = options_and_instance(args)
     model = build_model(instance, args.setting, args.ic)
     result = solve_model(
         model,

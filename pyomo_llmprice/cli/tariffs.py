@@ -89,18 +89,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def comparison_of(args: argparse.Namespace) -> tuple[Any, Any]:
     """Read the instance; compare linear pricing, K = 1..K plans and the full menu."""
-    from pyomo_llmprice.errors import SolverOptionError, UserInputError
-    from pyomo_llmprice.io import read_instance
-    from pyomo_llmprice.outcomes import solver_or_error
-    from pyomo_llmprice.solvers.config import parse_option_string
+    from pyomo_llmprice.cli.solve import options_and_instance
+    from pyomo_llmprice.errors import UserInputError
     from pyomo_llmprice.tariffs import compare_pricing
 
-    try:  # a pure parser: any ValueError here is the option string's fault
-        options = parse_option_string(args.solver_options)
-    except ValueError as err:
-        raise SolverOptionError(f"--solver-options: {err}") from None
-    solver_or_error(args.solver)  # a misspelt solver is refused before any work
-    instance = read_instance(args.instance)
+    options, instance = options_and_instance(args)
     n = int((instance.types.prob > 0).sum())
     if args.plans > n:
         raise UserInputError(
