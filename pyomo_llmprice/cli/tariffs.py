@@ -159,6 +159,8 @@ def _table_text(frame: Any, what: str) -> list[str]:
 
 def plan_lines(name: str, design: Any) -> list[str]:
     """One design's plans as printed, or why they are withheld."""
+    from pyomo_llmprice.tariffs.menu import PLAN_TERMS
+
     head = f"{name}: status {design.status}"
     gain = design.outcome.max_deviation_gain
     if design.status != "optimal":
@@ -177,16 +179,7 @@ def plan_lines(name: str, design: Any) -> list[str]:
         _types_text(list(t), lo, hi)
         for t, lo, hi in zip(table["types"], table["theta_min"], table["theta_max"], strict=True)
     ]
-    cols = [
-        "name",
-        "fixed_fee",
-        "price_input",
-        "price_output",
-        "price_finetune",
-        "markup",
-        "mass",
-        "types",
-    ]
+    cols = [*PLAN_TERMS, "mass", "types"]
     plural = "s" if len(table) != 1 else ""
     return [f"{head}; {len(table)} plan{plural}", *_table_text(table[cols], "plans")]
 

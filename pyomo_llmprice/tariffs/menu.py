@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,6 +111,10 @@ class TwoPartTariff:
         }
 
 
+#: a plan's terms as table columns, in field order (name, fee, the three prices, markup)
+PLAN_TERMS: tuple[str, ...] = tuple(f.name for f in fields(TwoPartTariff))
+
+
 def _clean(v: Any) -> Any:
     """JSON-safe scalars: NaN/inf become None, numpy scalars plain Python."""
     if isinstance(v, (float, np.floating)):
@@ -147,14 +151,7 @@ class TariffMenu:
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(
             [vars(p) for p in self.plans],
-            columns=[
-                "name",
-                "fixed_fee",
-                "price_input",
-                "price_output",
-                "price_finetune",
-                "markup",
-            ],
+            columns=list(PLAN_TERMS),
         )
 
     def intended_terms(self) -> pd.DataFrame:
