@@ -41,9 +41,10 @@ from pyomo_llmprice.io import Instance
 from pyomo_llmprice.pipeline import MenuResult, solve_instance
 from pyomo_llmprice.tariffs import tariff_menu_from_result
 from pyomo_llmprice.technology import Technology
-from pyomo_llmprice.types import theta_grid_from_cdf, theta_types
+from pyomo_llmprice.types import paper_theta_cdf, theta_grid_from_cdf, theta_types
 
 __all__ = ["DEFAULT_GRID", "TOKEN_CLASSES", "LLMPricingModel", "PricingError", "paper_theta_cdf"]
+
 
 TOKEN_CLASSES: tuple[str, ...] = ("input", "output", "finetune")
 
@@ -105,23 +106,6 @@ def _token_costs(cost_per_token: Any) -> tuple[float, float]:
         )
     cost = _positive(cost_per_token, "cost_per_token")
     return cost, cost
-
-
-def paper_theta_cdf(exponent: float) -> Any:
-    """Cdf of ``theta = w * s^e`` for independent ``w, s ~ U[0, 1]`` (the paper's types).
-
-    ``P(w s^e <= t) = t^(1/e) + (t - t^(1/e)) / (1 - e)`` on ``[0, 1]``; with
-    ``e = 1/2`` this is the paper's ``2 t - t^2``.
-    """
-    if not 0 < exponent < 1:
-        raise ValueError(f"the exponent 1 - alpha - beta must be in (0, 1), got {exponent}")
-
-    def cdf(t: float) -> float:
-        t = min(max(float(t), 0.0), 1.0)
-        corner = t ** (1.0 / exponent)
-        return corner + (t - corner) / (1.0 - exponent)
-
-    return cdf
 
 
 class LLMPricingModel:

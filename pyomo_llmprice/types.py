@@ -29,6 +29,7 @@ __all__ = [
     "TypeSet",
     "discretize",
     "labeled_tasks",
+    "paper_theta_cdf",
     "sample_value_scale",
     "theta_grid_from_cdf",
     "theta_types",
@@ -377,6 +378,23 @@ def uniform_grid(n: int, lo: float = 0.0, hi: float = 1.0) -> TypeSet:
     """n equally likely theta types at the midpoints of equal bins of [lo, hi]."""
     theta, prob = discretize((lo, hi), n)
     return theta_types(theta, prob)
+
+
+def paper_theta_cdf(exponent: float) -> Callable[[float], float]:
+    """Cdf of ``theta = w * s^e`` for independent ``w, s ~ U[0, 1]`` (the paper's types).
+
+    ``P(w s^e <= t) = t^(1/e) + (t - t^(1/e)) / (1 - e)`` on ``[0, 1]``; with
+    ``e = 1/2`` this is the paper's ``2 t - t^2``.
+    """
+    if not 0 < exponent < 1:
+        raise ValueError(f"the exponent 1 - alpha - beta must be in (0, 1), got {exponent}")
+
+    def cdf(t: float) -> float:
+        t = min(max(float(t), 0.0), 1.0)
+        corner = t ** (1.0 / exponent)
+        return corner + (t - corner) / (1.0 - exponent)
+
+    return cdf
 
 
 def theta_grid_from_cdf(

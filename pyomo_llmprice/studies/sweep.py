@@ -30,7 +30,12 @@ import pandas as pd
 from pyomo_llmprice.io import TECHNOLOGY_PARAMS, Instance, read_instance, technology_params
 from pyomo_llmprice.studies.spec import SweepSpec, SweepTask
 from pyomo_llmprice.technology import Technology
-from pyomo_llmprice.types import theta_grid_from_cdf, uniform_grid, value_scale_grid
+from pyomo_llmprice.types import (
+    paper_theta_cdf,
+    theta_grid_from_cdf,
+    uniform_grid,
+    value_scale_grid,
+)
 
 __all__ = [
     "SweepSummary",
@@ -59,20 +64,25 @@ class SweepSummary:
 
 
 def task_instance(base: Instance, grid: str | None, params: dict[str, Any], key: str) -> Instance:
-    """The base instance with the task's technology and (if a grid is given) types."""
+    """The base instance with the task's technology and (if a grid is given) types.
+
+    ``paper_theta`` is the law of ``theta = w s^(1 - alpha - beta)`` for the paper's
+    ``w, s ~ U[0, 1]``, so it follows the task's alpha and beta.
+    """
+    current = technology_params(base.technology)
+    current.update({k: float(v) for k, v in params.items() if k in TECHNOLOGY_PARAMS})
+    technology = Technology.cobb_douglas(**current)
     types = base.types
     if grid is not None:
         n = len(base.types)
         side = max(1, round(math.sqrt(n)))
         if grid == "paper_theta":
-            types = theta_grid_from_cdf(int(params.get("n_types", n)), lambda t: 2 * t - t * t)
+            exponent = 1.0 - current["alpha"] - current["beta"]
+            types = theta_grid_from_cdf(int(params.get("n_types", n)), paper_theta_cdf(exponent))
         elif grid == "uniform_theta":
             types = uniform_grid(int(params.get("n_types", n)))
         else:
             types = value_scale_grid(int(params.get("n_w", side)), int(params.get("n_s", side)))
-    current = technology_params(base.technology)
-    current.update({k: float(v) for k, v in params.items() if k in TECHNOLOGY_PARAMS})
-    technology = Technology.cobb_douglas(**current)
     return replace(base, name=f"{base.name}-{key}", path=None, types=types, technology=technology)
 
 

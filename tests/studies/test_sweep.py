@@ -167,6 +167,19 @@ def test_task_instance_applies_technology_and_grid(base_dat):
     assert inst.technology.cost_input == base.technology.cost_input
 
 
+def test_paper_theta_grid_follows_the_swept_exponent(base_dat):
+    """theta = w s^e with e = 1 - alpha - beta: P(theta <= t) = t^(1/e) + (t - t^(1/e))/(1 - e)."""
+    from pyomo_llmprice.io import read_instance
+
+    inst = task_instance(
+        read_instance(base_dat), "paper_theta", {"n_types": 5, "alpha": 0.1, "beta": 0.3}, "k"
+    )
+    e = 0.6  # not the base's 1/2, whose law 2t - t^2 the grid used to keep
+    edges = np.linspace(0.0, 1.0, 6)
+    cdf = edges ** (1 / e) + (edges - edges ** (1 / e)) / (1 - e)
+    np.testing.assert_allclose(inst.types.prob, np.diff(cdf), rtol=1e-12)
+
+
 # -- sweeps on Dask ---------------------------------------------------------------------
 
 
