@@ -10,9 +10,26 @@ a bad instance file, is the other user error the command line knows.)
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Iterable
+from types import ModuleType
 
-__all__ = ["SolverOptionError", "UnknownSolverError", "UserInputError"]
+__all__ = [
+    "EXTRAS",
+    "MissingExtraError",
+    "SolverOptionError",
+    "UnknownSolverError",
+    "UserInputError",
+    "require",
+]
+
+#: optional feature -> (the extra that installs it, what it brings); setup.cfg is the truth
+EXTRAS: dict[str, tuple[str, str]] = {
+    "plot": ("plot", "matplotlib, for llmprice plot, figures from Python, compare's profile"),
+    "sweep": ("distributed", "Dask, PyArrow and PyYAML, for llmprice sweep"),
+    "docs": ("docs", "Sphinx and MyST, to build the user guide in docs/"),
+    "notebook": ("notebook", "nbclient and ipykernel, to run examples/*.ipynb"),
+}
 
 
 class UserInputError(ValueError):
@@ -45,3 +62,23 @@ class UnknownSolverError(UserInputError):
 
     def __reduce__(self) -> tuple:  # picklable across processes (parallel studies)
         return (type(self), (self.name, self.available, self.unavailable))
+
+
+class MissingExtraError(UserInputError):
+    """An optional feature whose extra is not installed: the user's to install, not a bug."""
+
+
+def require(module: str, feature: str) -> ModuleType:
+    """Import `module` for an optional `feature` (a key of :data:`EXTRAS`).
+
+    Without it, a :class:`MissingExtraError` names the extra to install, so the
+    command line exits 2 with one line instead of reporting an internal error.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        extra = EXTRAS[feature][0]
+        raise MissingExtraError(
+            f"{module.split('.')[0]} is not installed; the {extra!r} extra brings "
+            f"{EXTRAS[feature][1]}: pip install 'pyomo_llmprice[{extra}]'"
+        ) from None

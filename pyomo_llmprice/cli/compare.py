@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pyomo_llmprice.errors import UserInputError
+    from pyomo_llmprice.errors import MissingExtraError, UserInputError, require
     from pyomo_llmprice.studies.compare import (
         DEFAULT_SOLVERS,
         EXTERNAL_SOLVERS,
@@ -80,8 +80,17 @@ def run(args: argparse.Namespace) -> int:
         dense_limit=args.dense_limit,
         progress=progress,
     )
-    paths = write_comparison(table, args.out, gap_tolerance=args.gap_tolerance)
+    try:  # the tables never need matplotlib; only the profile figure does
+        require("matplotlib", "plot")
+        skipped = None
+    except MissingExtraError as err:
+        skipped = str(err)
+    paths = write_comparison(
+        table, args.out, gap_tolerance=args.gap_tolerance, profile=skipped is None
+    )
     print(to_markdown(table))
     for what, path in paths.items():
         print(f"{what}: {path}")
+    if skipped:
+        print(f"profile: skipped ({skipped})")
     return EXIT_OK

@@ -34,8 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pyomo_llmprice.errors import UserInputError
+    from pyomo_llmprice.errors import UserInputError, require
     from pyomo_llmprice.report import write_figures
+
+    require("matplotlib", "plot")  # before any solve: the extra is missing, not a bug
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():

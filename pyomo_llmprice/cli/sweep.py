@@ -38,7 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pyomo_llmprice.errors import UserInputError
+    from pyomo_llmprice.errors import UserInputError, require
+
+    for module in ("dask.distributed", "pyarrow", "yaml"):  # before any work
+        require(module, "sweep")
     from pyomo_llmprice.studies.spec import load_spec
     from pyomo_llmprice.studies.sweep import finished_keys, run_sweep
 

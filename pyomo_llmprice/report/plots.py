@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pyomo_llmprice.errors import require
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
@@ -58,11 +60,8 @@ ArrayLike1D = Sequence[float] | np.ndarray
 
 def _figure(nrows: int = 1, ncols: int = 1, **kwds: Any) -> tuple[Figure, Any]:
     """A figure on the Agg canvas, created without pyplot."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as err:  # pragma: no cover - matplotlib is in the test extra
-        raise ImportError("figures need matplotlib: pip install 'pyomo_llmprice[plot]'") from err
+    FigureCanvasAgg = require("matplotlib.backends.backend_agg", "plot").FigureCanvasAgg
+    Figure = require("matplotlib.figure", "plot").Figure
     fig = Figure(layout="constrained", **kwds)
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, squeeze=True)

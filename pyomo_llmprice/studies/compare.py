@@ -379,12 +379,14 @@ def write_comparison(
     out: str | Path,
     gap_tolerance: float = 1e-4,
     metric: str = "wall_time",
+    profile: bool = True,
 ) -> dict[str, Path]:
     """Write ``comparison.csv``, ``comparison.md`` and ``performance_profile.png`` in `out`.
 
-    The profile covers the solvers that ran (not ``unavailable`` or ``skipped``
-    everywhere); a problem is an (instance, setting, formulation) and a run counts as
-    solved when :func:`mark_solved` says so.
+    `profile=False` writes the tables only (the figure needs matplotlib). The profile
+    covers the solvers that ran (not ``unavailable`` or ``skipped`` everywhere); a problem
+    is an (instance, setting, formulation) and a run counts as solved when
+    :func:`mark_solved` says so.
     """
     from pyomo_llmprice.studies.profiles import performance_ratios, plot_performance_profile
 
@@ -395,7 +397,7 @@ def write_comparison(
     table.to_csv(paths["csv"], index=False)
     paths["markdown"].write_text(to_markdown(table))
     ran = table[~table["status"].isin(["unavailable", "skipped"])]
-    if len(ran):
+    if profile and len(ran):
         ratios = performance_ratios(
             ran, ["instance", "setting", "formulation"], "solver", metric, "solved"
         )

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from pyomo_llmprice.errors import UserInputError
+from pyomo_llmprice.errors import UserInputError, require
 from pyomo_llmprice.io import TECHNOLOGY_PARAMS
 
 __all__ = [
@@ -176,8 +176,7 @@ def load_spec(path: str | Path) -> SweepSpec:
         except json.JSONDecodeError as exc:
             raise SpecError(path, f"line {exc.lineno}", f"invalid JSON: {exc.msg}") from None
     else:
-        import yaml
-
+        yaml = require("yaml", "sweep")
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
