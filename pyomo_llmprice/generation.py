@@ -23,6 +23,8 @@ import pyomo.environ as pyo
 from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import SolutionStatus
 
+from pyomo_llmprice.progress import progress_bar
+
 __all__ = [
     "GenerationLog",
     "RetryLog",
@@ -176,31 +178,40 @@ def solve_with_generation(
     warm_options = {**WARM_START_OPTIONS, **options}
     added = iterations = 0
     worst = float("nan")
-    for rnd in range(1, max_rounds + 1):
-        warm = rnd > 1 and not cold
-        results = solve_once(opt, model, warm_options if warm else options, tee, time_limit, warm)
-        iterations += results.iteration_count or 0
-        if results.solution_status == SolutionStatus.noSolution:
-            break
-        results.solution_loader.load_vars()
-        results.solution_loader.load_import_suffixes()
-        arrays = block.menu_arrays()
-        prec, payment = arrays[block.characteristic], arrays["payment"]
-        scale = max(1.0, float(np.abs(payment).max(initial=0.0)))
-        pairs, worst = violated_pairs(
-            lambda rows, p=prec: block.value_matrix(p, rows), payment, tol * scale, per_type
-        )
-        if not pairs:
-            break
-        cold = False
-        if neighbours:  # first violations on a grid: each envious type's neighbours too
-            envious = {i for i, _ in pairs}
-            seeded = _add_pairs(block, labels, [(i, j) for i, j in neighbours if i in envious])
-            neighbours = []
-            # so many new rows that the old multipliers mislead: Rochet-Chone 50 x 50
-            # re-solved in 229 iterations warm-started, 51 from the primal point alone
-            cold = seeded > 0
-        added += _add_pairs(block, labels, pairs)
+    # rounds until no pair is violated: their number is not known in advance (no total);
+    # silent while Ipopt's own log streams (tee), which a bar would garble
+    with progress_bar(
+        desc="IC generation", unit=" round", leave=False, enabled=False if tee else None
+    ) as bar:
+        for rnd in range(1, max_rounds + 1):
+            warm = rnd > 1 and not cold
+            results = solve_once(
+                opt, model, warm_options if warm else options, tee, time_limit, warm
+            )
+            iterations += results.iteration_count or 0
+            bar.update(1)
+            if results.solution_status == SolutionStatus.noSolution:
+                break
+            results.solution_loader.load_vars()
+            results.solution_loader.load_import_suffixes()
+            arrays = block.menu_arrays()
+            prec, payment = arrays[block.characteristic], arrays["payment"]
+            scale = max(1.0, float(np.abs(payment).max(initial=0.0)))
+            pairs, worst = violated_pairs(
+                lambda rows, p=prec: block.value_matrix(p, rows), payment, tol * scale, per_type
+            )
+            bar.set_postfix_str(f"{len(block.ic_pairs)} pairs, worst gain {worst:.2g}")
+            if not pairs:
+                break
+            cold = False
+            if neighbours:  # first violations on a grid: each envious type's neighbours too
+                envious = {i for i, _ in pairs}
+                seeded = _add_pairs(block, labels, [(i, j) for i, j in neighbours if i in envious])
+                neighbours = []
+                # so many new rows that the old multipliers mislead: Rochet-Chone 50 x 50
+                # re-solved in 229 iterations warm-started, 51 from the primal point alone
+                cold = seeded > 0
+            added += _add_pairs(block, labels, pairs)
     return results, GenerationLog(rnd, added, len(block.ic_pairs), worst, iterations, seeded)
 
 
