@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pyomo_llmprice.io import Instance, read_instance
+from pyomo_llmprice.progress import progress_bar, quiet
 from pyomo_llmprice.tariffs.design import (
     DEVIATION_TOL,
     PlanDesign,
@@ -29,7 +30,14 @@ from pyomo_llmprice.tariffs.menu import _clean, evaluate_tariffs, tariff_menu_fr
 if TYPE_CHECKING:
     from pyomo_llmprice.pipeline import MenuResult
 
-__all__ = ["COLUMNS", "PricingComparison", "compare_pricing", "full_menu_tangent"]
+__all__ = [
+    "COLUMNS",
+    "GAIN_COLUMNS",
+    "PricingComparison",
+    "compare_pricing",
+    "full_menu_tangent",
+    "percent",
+]
 
 COLUMNS = (
     "plans",
@@ -44,6 +52,40 @@ COLUMNS = (
     "max_deviation_gain",
     "status",
 )
+
+#: relative changes ``value / value_of_baseline - 1`` (0.095 is +9.5%): ratios in tables
+#: and JSON, printed as percentages (:func:`percent`)
+GAIN_COLUMNS = (
+    "gain_vs_linear",
+    "revenue_gain_vs_linear",
+    "gain_vs_one_tariff",
+    "revenue_gain_vs_one_tariff",
+)
+
+
+def percent(ratio: float) -> str:
+    """A relative change as people read it: 0.0951 -> ``+9.5%``, -0.2 -> ``-20.0%``.
+
+    One decimal place; changes too small for it keep two significant digits
+    (``+0.0012%``) rather than reading as no change; NaN (no baseline) is ``n/a``.
+    """
+    value = 100.0 * float(ratio)
+    if math.isnan(value):
+        return "n/a"
+    if value == 0.0:
+        return "0.0%"
+    if abs(value) < 0.05:
+        return f"{value:+.2g}%"
+    return f"{value:+.1f}%"
+
+
+def gains_as_percent(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `table` with its gain columns (:data:`GAIN_COLUMNS`) as percent text."""
+    shown = table.copy()
+    for column in GAIN_COLUMNS:
+        if column in shown.columns:
+            shown[column] = shown[column].map(percent)
+    return shown
 
 
 def full_menu_tangent(result: MenuResult, instance: Instance) -> PlanDesign:
@@ -80,8 +122,9 @@ class PricingComparison:
         }
 
     def report(self) -> str:
+        """The table as text, gains as percentages (``table`` keeps the ratios)."""
         with pd.option_context("display.width", 160, "display.max_columns", 20):
-            return f"instance {self.instance}\n" + self.table.to_string(
+            return f"instance {self.instance}\n" + gains_as_percent(self.table).to_string(
                 float_format=lambda v: f"{v:.6g}"
             )
 
@@ -91,29 +134,49 @@ def compare_pricing(
     plans: Iterable[int] = (1, 2, 3, 4),
     starts: int = 4,
     seed: int = 0,
+    progress: bool | None = None,
     **solve_options: Any,
 ) -> PricingComparison:
     """Uniform baselines, K-plan designs and the full menu of one instance, side by side.
 
     ``solve_options`` go to :func:`pyomo_llmprice.pipeline.solve_instance` (the full menu
     is solved in Token Packages). Gains are relative: ``profit / profit_linear - 1``.
+
+    It takes from seconds to minutes, so ``progress`` shows a bar per step (the full
+    menu, linear pricing, each K) with a bar over each K's starts below it; ``None``
+    draws them when stderr is a terminal and the package is not quiet, ``False`` silences
+    every bar of the call (IC generation included), ``True`` draws the step bar anyway.
     """
+    if progress is False:
+        with quiet():
+            return compare_pricing(instance, plans, starts, seed, None, **solve_options)
     from pyomo_llmprice.pipeline import solve_instance  # the API layer above this one
 
     if not isinstance(instance, Instance):
         instance = read_instance(instance)
-    result = solve_instance(instance, "packages", **solve_options)
-    designs: dict[str, PlanDesign] = {"linear": linear_pricing(instance)}
-    served = result.menu["served"].to_numpy(bool) if result.optimal else None
-    for k in sorted(int(k) for k in plans):
-        designs[f"K={k}"] = design_plans(
-            instance,
-            k,
-            starts=starts,
-            seed=seed,
-            served_from=served,
-            refine=designs.get(f"K={k - 1}"),
-        )
+    ks = sorted(int(k) for k in plans)
+    with progress_bar(total=len(ks) + 3, desc="pricing", unit=" step", enabled=progress) as bar:
+        bar.set_postfix_str("full menu")
+        result = solve_instance(instance, "packages", **solve_options)
+        bar.update(1)
+        bar.set_postfix_str("linear pricing")
+        designs: dict[str, PlanDesign] = {"linear": linear_pricing(instance)}
+        bar.update(1)
+        served = result.menu["served"].to_numpy(bool) if result.optimal else None
+        for k in ks:
+            bar.set_postfix_str(f"K={k}")
+            designs[f"K={k}"] = design_plans(
+                instance,
+                k,
+                starts=starts,
+                seed=seed,
+                served_from=served,
+                refine=designs.get(f"K={k - 1}"),
+            )
+            bar.update(1)
+        bar.set_postfix_str("tangent tariffs")
+        tangent = full_menu_tangent(result, instance) if result.optimal else None
+        bar.update(1)
     rows: dict[str, dict[str, Any]] = {}
     for name, d in designs.items():
         rows[name] = {"plans": len(d.menu), **d.outcome.summary(), "status": d.status}
@@ -127,8 +190,7 @@ def compare_pricing(
         "max_deviation_gain": result.verification.max_violation,
         "status": result.status,
     }
-    if result.optimal:
-        tangent = full_menu_tangent(result, instance)
+    if tangent is not None:
         designs["full_menu_tangent"] = tangent
         rows["full_menu"]["plans"] = len(tangent.menu)  # distinct bundles (pools share one)
         rows["full_menu_tangent"] = {

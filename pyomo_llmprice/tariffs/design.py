@@ -36,6 +36,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import optimize
 
 from pyomo_llmprice.io import Instance, read_instance
+from pyomo_llmprice.progress import progress_bar
 from pyomo_llmprice.tariffs.buyers import (
     BuyerModel,
     CobbDouglasBuyer,
@@ -457,6 +458,7 @@ def design_plans(
     method: str = "auto",
     polish: bool | None = None,
     refine: PlanDesign | None = None,
+    progress: bool | None = None,
 ) -> PlanDesign:
     """The seller's best menu of ``plans`` two-part tariffs (common markup per plan).
 
@@ -477,6 +479,9 @@ def design_plans(
     whose demand would need an inner solve per type at every step). ``polish`` re-solves
     the best assignment by the MPEC route and keeps it if the exact check earns more
     (default: up to ``POLISH_MAX_TYPES`` types, token technology).
+
+    ``progress``: a bar over the starts (and the polish) on stderr; ``None`` shows it
+    on a terminal unless the package is quiet (:mod:`pyomo_llmprice.progress`).
     """
     k = int(plans)
     if k < 1:
@@ -520,51 +525,63 @@ def design_plans(
     rows = []
     best: _Candidate | None = None
     best_row = -1
-    for label, bounds in inits:
-        start = np.geomspace(2.0, 1.05, k) if k > 1 else np.array([1.2])
-        cand, evaluations = search.run(bounds, start)
-        cand = search.fixed_point(cand, k)
-        rows.append(
-            {
-                "start": label,
-                "initial_bounds": [int(b) for b in bounds],
-                "final_bounds": [int(b) for b in cand.bounds],
-                "markups": [float(m) for m in cand.markup],
-                "fees": [float(f) for f in cand.fees],
-                "profit": cand.exact_profit,
-                "evaluations": evaluations,
-                "converged": cand.converged,
-            }
-        )
-        if best is None or cand.exact_profit > best.exact_profit + 1e-14:
-            best, best_row = cand, len(rows) - 1
-    assert best is not None
-    if polish and isinstance(tech, Technology):
-        mpec = MpecPlanProblem(problem.theta, problem.prob, tech, problem.buyer)
-        markup, fees, model_profit, ok = mpec.optimize_markups(best.bounds, best.markup)
-        menu = TariffMenu(_menu(markup, fees, tech), tech)
-        exact = best_response(problem.theta, menu, prob=problem.prob, buyer=problem.buyer)
-        rows.append(
-            {
-                "start": "mpec_polish",
-                "initial_bounds": [int(b) for b in best.bounds],
-                "final_bounds": [int(b) for b in best.bounds],
-                "markups": [float(m) for m in markup],
-                "fees": [float(f) for f in fees],
-                "profit": exact.profit,
-                "evaluations": 1,
-                "converged": ok,
-            }
-        )
-        consistent = _bounds_from_choice(exact.choice, k)
-        if (
-            ok
-            and consistent is not None
-            and np.array_equal(consistent, best.bounds)
-            and exact.profit > best.exact_profit + 1e-12
-        ):
-            best = _Candidate(best.bounds, markup, fees, model_profit, exact.profit, ok)
-            best_row = len(rows) - 1
+    polishing = bool(polish and isinstance(tech, Technology))
+    with progress_bar(
+        total=len(inits) + polishing,
+        desc=f"K={k} starts",
+        unit=" start",
+        leave=False,
+        enabled=progress,
+    ) as bar:
+        for label, bounds in inits:
+            bar.set_postfix_str(label)
+            start = np.geomspace(2.0, 1.05, k) if k > 1 else np.array([1.2])
+            cand, evaluations = search.run(bounds, start)
+            cand = search.fixed_point(cand, k)
+            rows.append(
+                {
+                    "start": label,
+                    "initial_bounds": [int(b) for b in bounds],
+                    "final_bounds": [int(b) for b in cand.bounds],
+                    "markups": [float(m) for m in cand.markup],
+                    "fees": [float(f) for f in cand.fees],
+                    "profit": cand.exact_profit,
+                    "evaluations": evaluations,
+                    "converged": cand.converged,
+                }
+            )
+            if best is None or cand.exact_profit > best.exact_profit + 1e-14:
+                best, best_row = cand, len(rows) - 1
+            bar.update(1)
+        assert best is not None
+        if polishing and isinstance(tech, Technology):
+            bar.set_postfix_str("mpec_polish")
+            mpec = MpecPlanProblem(problem.theta, problem.prob, tech, problem.buyer)
+            markup, fees, model_profit, ok = mpec.optimize_markups(best.bounds, best.markup)
+            menu = TariffMenu(_menu(markup, fees, tech), tech)
+            exact = best_response(problem.theta, menu, prob=problem.prob, buyer=problem.buyer)
+            rows.append(
+                {
+                    "start": "mpec_polish",
+                    "initial_bounds": [int(b) for b in best.bounds],
+                    "final_bounds": [int(b) for b in best.bounds],
+                    "markups": [float(m) for m in markup],
+                    "fees": [float(f) for f in fees],
+                    "profit": exact.profit,
+                    "evaluations": 1,
+                    "converged": ok,
+                }
+            )
+            consistent = _bounds_from_choice(exact.choice, k)
+            if (
+                ok
+                and consistent is not None
+                and np.array_equal(consistent, best.bounds)
+                and exact.profit > best.exact_profit + 1e-12
+            ):
+                best = _Candidate(best.bounds, markup, fees, model_profit, exact.profit, ok)
+                best_row = len(rows) - 1
+            bar.update(1)
     table = pd.DataFrame(rows)
     table["best"] = np.arange(len(rows)) == best_row
     return _finish("plans", k, best, inner, types, tech, buyer, table, name, order)
