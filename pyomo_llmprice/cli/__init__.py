@@ -5,6 +5,10 @@ Each subcommand lives in its own module of this package with ``HELP``,
 Command modules import heavy libraries inside ``run`` only (so ``llmprice solve``
 never imports matplotlib or Dask).
 
+``--quiet`` (``-q``, before or after the subcommand) silences the progress bars that
+slow steps draw on a terminal (:mod:`pyomo_llmprice.progress`); off a terminal they are
+silent anyway, so pipes and logs stay clean.
+
 Exit codes (table in :mod:`pyomo_llmprice.cli._common`): 0 optimal and verified;
 1 internal error (a bug: traceback printed); 2 bad input (one-line message, no
 traceback unless ``--debug``); 3-9 one per non-optimal status (not_converged,
@@ -15,12 +19,14 @@ solver_unavailable).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 import traceback
 from collections.abc import Sequence
 
 from pyomo_llmprice.cli._common import EXIT_INPUT, EXIT_INTERNAL, is_user_error
+from pyomo_llmprice.progress import quiet
 
 __all__ = ["COMMANDS", "main"]
 
@@ -34,15 +40,25 @@ COMMANDS: dict[str, str] = {
 }
 
 
+QUIET_HELP = "no progress bars (they are drawn on a terminal only, never into pipes or files)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="llmprice", description="Optimal LLM pricing menus as verified screening problems."
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module in COMMANDS.items():
         mod = importlib.import_module(module, __name__)
-        mod.add_arguments(sub.add_parser(name, help=mod.HELP, description=mod.HELP))
+        command = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(command)
+        # accepted after the subcommand too; SUPPRESS: an absent -q here must not
+        # overwrite a -q given before the subcommand
+        command.add_argument(
+            "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP
+        )
     return parser
 
 
@@ -51,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     module = importlib.import_module(COMMANDS[args.command], __name__)
     try:
-        return module.run(args)
+        with quiet() if args.quiet else contextlib.nullcontext():
+            return module.run(args)
     except Exception as err:
         if args.debug:
             raise

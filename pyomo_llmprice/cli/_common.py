@@ -35,8 +35,10 @@ __all__ = [
     "EXIT_OK",
     "EXIT_UNVERIFIED",
     "exit_code",
+    "ic_help",
     "is_user_error",
     "positive_seconds",
+    "solver_help",
 ]
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_NOT_CONVERGED, EXIT_UNVERIFIED = 0, 1, 2, 3, 4
@@ -82,3 +84,34 @@ def positive_seconds(text: str) -> float:
     if not (math.isfinite(seconds) and seconds > 0):
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
     return seconds
+
+
+def solver_help(what: str = "the NLP solver") -> str:
+    """Help of ``--solver``: the package's solvers by name, and what else is accepted.
+
+    Names only, from the registration table: probing availability (loading Ipopt,
+    looking for executables) would make every ``--help`` slow.
+    """
+    from pyomo_llmprice.plugins import SOLVERS
+
+    ours = ", ".join(SOLVERS)
+    return (
+        f"{what} (default cyipopt_direct, Ipopt bundled with cyipopt). The package's: "
+        f"{ours}; also any name in Pyomo's solver factory (e.g. ipopt, if its executable "
+        "is installed). An unknown name is refused with the list of those that run here"
+    )
+
+
+def ic_help() -> str:
+    """Help of ``--ic``: what each set of incentive constraints means, and when to use it."""
+    from pyomo_llmprice.blocks.menu import GENERATION_THRESHOLD
+
+    return (
+        "which incentive (IC) constraints the model carries; the solved menu is checked "
+        "on all pairs whatever the choice. adjacent: each type against its neighbours "
+        "(exact for one-dimensional types, e.g. packages); all_pairs: all N(N-1) pairs; "
+        "generated: neighbours first, then the violated pairs are added and the model "
+        "re-solved until none is (for many multidimensional types); auto (default): "
+        "adjacent where types are one-dimensional, else all_pairs up to "
+        f"{GENERATION_THRESHOLD} distinct types and generated beyond"
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pyomo_llmprice.cli._common import exit_code, positive_seconds
+from pyomo_llmprice.cli._common import exit_code, ic_help, positive_seconds, solver_help
 
 HELP = "solve an instance and print the verified menu"
 
@@ -19,14 +19,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="packages / allocations: the LLM settings; screening: a generic screening "
         "instance (set DIMS, theta[TYPES,DIMS], value_form, cost_form, ...)",
     )
-    parser.add_argument("--solver", default="cyipopt_direct")
+    parser.add_argument("--solver", default="cyipopt_direct", help=solver_help())
     parser.add_argument(
-        "--ic", choices=["auto", "adjacent", "all_pairs", "generated"], default="auto"
+        "--ic",
+        choices=["auto", "adjacent", "all_pairs", "generated"],
+        default="auto",
+        help=ic_help(),
     )
     parser.add_argument("--json", metavar="PATH", help="write the result as JSON")
     parser.add_argument("--csv", metavar="PATH", help="write the menu table as CSV")
     parser.add_argument("--tee", action="store_true", help="stream Ipopt's log")
-    parser.add_argument("--time-limit", type=positive_seconds, default=None, metavar="SECONDS")
+    parser.add_argument(
+        "--time-limit",
+        type=positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="wall-clock limit of each solver call (each round with --ic generated); "
+        "hitting it is status time_limit, exit code 6 (default: none)",
+    )
     parser.add_argument(
         "--solver-options",
         default="",
