@@ -1,14 +1,14 @@
 """``llmprice tariffs``: verified plan menus for K = 1..K beside the full menu and linear pricing.
 
 Prints the comparison table (profit, revenue, consumer surplus, welfare, gain over
-linear pricing, largest deviation gain, status), then every design's plans: fixed fee,
-per-token price of each class, markup, and the types choosing the plan; then the full
-screening menu (verified packages, each with its two-part-tariff reading) and the
-measured incentive gap of its tangent tariffs. Anything not ``optimal`` says so and its
-tariffs are withheld (``null`` in the JSON). The exit code is that of the full menu's
-status if it is not optimal, else that of the first non-optimal design, else 0; the
-tangent tariffs' status (``verification_failed`` on finite type sets, the 1/N^2 gap)
-is a measurement and does not set it.
+linear pricing as a percentage, largest deviation gain, status), then every design's
+plans: fixed fee, per-token price of each class, markup, and the types choosing the
+plan; then the full screening menu (verified packages, each with its two-part-tariff
+reading) and the measured incentive gap of its tangent tariffs. Anything not ``optimal``
+says so and its tariffs are withheld (``null`` in the JSON). The exit code is that of
+the full menu's status if it is not optimal, else that of the first non-optimal design,
+else 0; the tangent tariffs' status (``verification_failed`` on finite type sets, the
+1/N^2 gap) is a measurement and does not set it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pyomo_llmprice.cli._common import exit_code, positive_seconds
+from pyomo_llmprice.cli._common import exit_code, positive_seconds, solver_help
 
 HELP = "verified menus of K two-part tariffs beside the full menu and linear pricing"
 
@@ -66,7 +66,9 @@ def add_design_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed", type=int, default=0, metavar="N", help="seed of the random starts (default 0)"
     )
-    parser.add_argument("--solver", default="cyipopt_direct", help="solver of the full menu")
+    parser.add_argument(
+        "--solver", default="cyipopt_direct", help=solver_help("the solver of the full menu")
+    )
     parser.add_argument(
         "--solver-options",
         default="",
@@ -84,7 +86,11 @@ def add_design_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_design_arguments(parser)
-    parser.add_argument("--json", metavar="PATH", help="write the designs and the table as JSON")
+    parser.add_argument(
+        "--json",
+        metavar="PATH",
+        help="write the designs and the table as JSON (gains there are ratios: 0.095 is +9.5%%)",
+    )
 
 
 def comparison_of(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -111,6 +117,13 @@ def comparison_of(args: argparse.Namespace) -> tuple[Any, Any]:
     )
     return instance, comparison
 
+
+#: how the JSON's gain columns read (the printed table shows them as percentages)
+GAIN_NOTE = (
+    "gain_vs_linear, revenue_gain_vs_linear, gain_vs_one_tariff and "
+    "revenue_gain_vs_one_tariff are ratios: value / value_of_baseline - 1 "
+    "(0.095 means +9.5%; baseline linear pricing or K=1)"
+)
 
 #: the measurement row: tangent tariffs of the finite optimum are not exactly IC (1/N^2 gap)
 TANGENT = "full_menu_tangent"
@@ -253,8 +266,13 @@ def shown_table(comparison: Any) -> Any:
 
 
 def report(comparison: Any, instance: Any) -> str:
-    """The comparison table, every design's plans, the full menu, the tangent-tariff gap."""
-    table = shown_table(comparison)
+    """The comparison table, every design's plans, the full menu, the tangent-tariff gap.
+
+    Gains print as percentages (+9.5%): as ratios (1.095 or 0.095) they were misread.
+    """
+    from pyomo_llmprice.tariffs.compare import gains_as_percent
+
+    table = gains_as_percent(shown_table(comparison))
     cols = [
         c
         for c in (
@@ -271,10 +289,10 @@ def report(comparison: Any, instance: Any) -> str:
     ]
     lines = [
         f"instance {instance.name}  setting packages (two-part tariffs price token totals)",
-        "Per buyer: profit, revenue, consumer surplus, welfare. gain_vs_linear: profit gain "
-        "over one per-token markup. max_deviation_gain: the largest gain any type gets from a "
-        "choice other than the intended one (0: buyers self-select as designed; full_menu: "
-        "the largest IC/IR violation of the packages).",
+        "Per buyer: profit, revenue, consumer surplus, welfare. gain_vs_linear: profit change "
+        "over linear pricing (one per-token markup, no fee), in percent. max_deviation_gain: "
+        "the largest gain any type gets from a choice other than the intended one (0: buyers "
+        "self-select as designed; full_menu: the largest IC/IR violation of the packages).",
         table[cols].to_string(float_format=lambda v: f"{v:.6g}"),
         "",
     ]
@@ -302,7 +320,8 @@ def _records(frame: Any) -> list[dict[str, Any]]:
 def document(comparison: Any, instance: Any) -> dict[str, Any]:
     """The JSON of ``--json``: the table, every design and the full menu.
 
-    Tariffs of anything not ``optimal`` are withheld (``plans`` is null).
+    Tariffs of anything not ``optimal`` are withheld (``plans`` is null). The table's
+    gains are ratios (``gain_columns`` says so in the document itself).
     """
     import pandas as pd
 
@@ -332,6 +351,7 @@ def document(comparison: Any, instance: Any) -> dict[str, Any]:
         "instance": instance.name,
         "setting": "packages",
         "status": overall_status(comparison),
+        "gain_columns": GAIN_NOTE,
         "comparison": _records(table),
         "designs": designs,
         FULL_MENU: full,

@@ -67,11 +67,12 @@ def percent(ratio: float) -> str:
     """A relative change as people read it: 0.0951 -> ``+9.5%``, -0.2 -> ``-20.0%``.
 
     One decimal place; changes too small for it keep two significant digits
-    (``+0.0012%``) rather than reading as no change; NaN (no baseline) is ``n/a``.
+    (``+0.0012%``) rather than reading as no change; NaN (no baseline, a withheld row)
+    stays ``NaN``, as pandas prints the other blank numbers of the same table.
     """
     value = 100.0 * float(ratio)
     if math.isnan(value):
-        return "n/a"
+        return "NaN"
     if value == 0.0:
         return "0.0%"
     if abs(value) < 0.05:
