@@ -15,13 +15,17 @@ from pyomo.contrib.solver.common.util import NoOptimalSolutionError, NoSolutionE
 from pyomo_llmprice.errors import SolverOptionError
 
 __all__ = [
+    "FILE_OPTIONS",
     "CyIpoptConfig",
     "InMemoryNLPConfig",
     "IpoptResults",
     "TextOptionsWrapper",
     "coerce_option",
+    "file_options",
     "finish_results",
+    "invalid_option_error",
     "parse_option_string",
+    "refuse_file_options",
 ]
 
 
@@ -138,6 +142,68 @@ def parse_option_string(text: str) -> dict[str, Any]:
             raise SolverOptionError(f"solver option {token!r} is not of the form name=value")
         options[key.strip()] = coerce_option(val)
     return options
+
+
+#: Ipopt's options whose value names a file (Ipopt 3.14's list: the four string options
+#: whose values are free-form file names). Whoever sets one makes the solver write, read
+#: or load code from a path, so specs refuse them and the command line asks for a flag.
+FILE_OPTIONS: dict[str, str] = {
+    "output_file": "makes Ipopt write its log to that path",
+    "option_file_name": "makes Ipopt read options from that path",
+    "hsllib": "makes Ipopt load a shared library (code) from that path",
+    "pardisolib": "makes Ipopt load a shared library (code) from that path",
+}
+
+#: options after which Ipopt's Invalid_Option at the start of a solve is most likely
+#: a linear solver or scaling library missing from this build
+_LIBRARY_OPTIONS = ("linear_solver", "linear_system_scaling", "hsllib", "pardisolib")
+
+
+def _option_key(name: Any) -> str:
+    """The Ipopt name under an option as written (``ipopt.`` prefix and case dropped)."""
+    key = str(name).strip().lower()
+    return key.removeprefix("ipopt.")
+
+
+def file_options(options: Mapping[str, Any]) -> list[str]:
+    """The names in `options` that are Ipopt file options (:data:`FILE_OPTIONS`)."""
+    return [str(name) for name in options if _option_key(name) in FILE_OPTIONS]
+
+
+def refuse_file_options(options: Mapping[str, Any], where: str, remedy: str) -> None:
+    """Raise :class:`SolverOptionError` naming the first file option in `options`.
+
+    `where` says where the option came from (``--solver-options``, a spec's entry);
+    `remedy` what the user can do instead (the flag, or nothing for specs).
+    """
+    for name in file_options(options):
+        what = FILE_OPTIONS[_option_key(name)]
+        raise SolverOptionError(
+            f"{where}: {name}={options[name]!r} {what}; file options are refused {remedy}"
+        )
+
+
+def invalid_option_error(log: str, options: Mapping[str, Any]) -> SolverOptionError:
+    """The error of a solve that Ipopt ended with ``Invalid_Option`` before iterating.
+
+    Ipopt accepts a value such as ``linear_solver=ma27`` when it is set and fails only
+    when the solve loads the library; that is the user's option, not a convergence
+    failure, so it is named with Ipopt's reason instead of being retried.
+    """
+    reason = ""
+    for line in log.splitlines():
+        text = line.strip()
+        if text.startswith("Exception message:"):
+            reason = text.removeprefix("Exception message:").strip()
+        elif not reason and text.startswith("EXIT:"):
+            reason = text.removeprefix("EXIT:").strip()
+    given = {str(k): v for k, v in options.items()}
+    culprits = [k for k in given if _option_key(k) in _LIBRARY_OPTIONS] or list(given)
+    named = ", ".join(f"{k}={given[k]!r}" for k in culprits) or "the options given"
+    because = f": {reason}" if reason else ""
+    return SolverOptionError(
+        f"Ipopt refused {named} when starting the solve (Invalid_Option){because}"
+    )
 
 
 def normalize_options(options: Any) -> dict[str, Any]:

@@ -43,10 +43,14 @@ from .config import (
     TextOptionsWrapper,
     coerce_option,
     finish_results,
+    invalid_option_error,
     normalize_options,
 )
 from .evaluator import NLPEvaluator
 from .status import IPOPT_STATUS, map_status
+
+#: Ipopt's ApplicationReturnStatus for an option value it cannot use
+INVALID_OPTION = -12
 
 __all__ = ["CyIpoptDirect", "IpoptSolutionLoader", "LegacyCyIpoptDirect", "set_ipopt_option"]
 
@@ -230,6 +234,8 @@ class CyIpoptDirect(SolverBase):
         sol = self._run_ipopt(model, ev, config)
         info.solve_time = time.perf_counter() - t0
         timer.stop("ipopt")
+        if int(sol["status"]) == INVALID_OPTION:  # the user's option, not a failed solve
+            raise invalid_option_error(sol["log"], normalize_options(config.solver_options))
         results.solver_log = sol["log"]
         x = np.asarray(sol["x"], float)
 
