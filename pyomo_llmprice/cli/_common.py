@@ -25,7 +25,13 @@ that escapes them is an internal error.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import math
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 __all__ = [
     "EXIT_CODES",
@@ -34,6 +40,8 @@ __all__ = [
     "EXIT_NOT_CONVERGED",
     "EXIT_OK",
     "EXIT_UNVERIFIED",
+    "add_file_options_flag",
+    "check_output",
     "exit_code",
     "ic_help",
     "is_user_error",
@@ -114,4 +122,96 @@ def ic_help() -> str:
         "re-solved until none is (for many multidimensional types); auto (default): "
         "adjacent where types are one-dimensional, else all_pairs up to "
         f"{GENERATION_THRESHOLD} distinct types and generated beyond"
+    )
+
+
+def _why(err: OSError) -> str:
+    return err.strerror or errno.errorcode.get(err.errno or 0, "") or str(err)
+
+
+def _probe_folder(folder: Path, option: str, path: str) -> None:
+    """Create and remove a file in `folder`: the only test of writability that also
+    holds for root, read-only mounts and ACLs."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".llmprice-probe-", dir=folder)
+    except OSError as err:
+        raise _user_error(
+            f"{option} {path}: cannot create files in {folder}: {_why(err)}"
+        ) from None
+    os.close(fd)
+    os.unlink(name)
+
+
+def _user_error(message: str) -> Exception:
+    from pyomo_llmprice.errors import UserInputError
+
+    return UserInputError(message)
+
+
+def check_output(
+    path: str | os.PathLike[str] | None, option: str, *, folder: bool = False
+) -> Path | None:
+    """Refuse an output path that cannot be written, before any work is done.
+
+    Every subcommand that writes files calls this for each output option, so a typo
+    in ``--json`` is reported at once, not after a long solve. A file's folder must
+    exist; a `folder` output may be created (with its parents) but the nearest
+    existing ancestor must be a writable folder. Nothing is left behind: an existing
+    file is opened for appending (its content and time stamp unchanged) and folders
+    are probed with a temporary file. ``None`` (option not given) passes.
+    """
+    if path is None:
+        return None
+    text = os.fspath(path)
+    if not text.strip():
+        raise _user_error(f"{option}: empty path; give a file name or leave the option out")
+    target = Path(text)
+    if folder:
+        if target.exists():
+            if not target.is_dir():
+                raise _user_error(f"{option} {text}: exists and is not a folder")
+            _probe_folder(target, option, text)
+            return target
+        ancestor = target.parent
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise _user_error(f"{option} {text}: {ancestor} is not a folder")
+        _probe_folder(ancestor, option, text)
+        return target
+    if target.is_dir():
+        raise _user_error(f"{option} {text}: is a folder, not a file")
+    parent = target.parent
+    if not parent.exists():
+        raise _user_error(f"{option} {text}: folder {parent} does not exist")
+    if not parent.is_dir():
+        raise _user_error(f"{option} {text}: {parent} is not a folder")
+    if target.is_file():  # not a device or FIFO: opening one may block or have effects
+        try:
+            with open(target, "a"):
+                pass
+        except OSError as err:
+            raise _user_error(f"{option} {text}: cannot write: {_why(err)}") from None
+    elif not target.exists():
+        _probe_folder(parent, option, text)
+    return target
+
+
+@contextlib.contextmanager
+def writing(option: str, path: str | os.PathLike[str]) -> Iterator[None]:
+    """Report a failed write (disk full, ``/dev/full``, a file removed meanwhile) as
+    the user's one-line error naming the option and path, not as a bug."""
+    try:
+        yield
+    except OSError as err:
+        raise _user_error(f"{option} {os.fspath(path)}: cannot write: {_why(err)}") from None
+
+
+def add_file_options_flag(parser: argparse.ArgumentParser) -> None:
+    """``--allow-file-options``: let ``--solver-options`` name files (see FILE_OPTIONS)."""
+    parser.add_argument(
+        "--allow-file-options",
+        action="store_true",
+        help="accept Ipopt options that name files (output_file, option_file_name, hsllib, "
+        "pardisolib); refused otherwise",
     )

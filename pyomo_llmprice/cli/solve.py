@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pyomo_llmprice.cli._common import exit_code, ic_help, positive_seconds, solver_help
+from pyomo_llmprice.cli._common import (
+    add_file_options_flag,
+    check_output,
+    exit_code,
+    ic_help,
+    positive_seconds,
+    solver_help,
+    writing,
+)
 
 HELP = "solve an instance and print the verified menu"
 
@@ -43,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="'NAME=VALUE ...'",
         help="Ipopt options, e.g. 'max_iter=500 tol=1e-9'",
     )
+    add_file_options_flag(parser)
 
 
 def options_and_instance(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
@@ -51,12 +60,14 @@ def options_and_instance(args: argparse.Namespace) -> tuple[dict[str, Any], Any]
     from pyomo_llmprice.errors import SolverOptionError
     from pyomo_llmprice.io import read_instance
     from pyomo_llmprice.outcomes import solver_or_error
-    from pyomo_llmprice.solvers.config import parse_option_string
+    from pyomo_llmprice.solvers.config import parse_option_string, refuse_file_options
 
     try:  # a pure parser: any ValueError here is the option string's fault
         options = parse_option_string(args.solver_options)
     except ValueError as err:
         raise SolverOptionError(f"--solver-options: {err}") from None
+    if not getattr(args, "allow_file_options", False):
+        refuse_file_options(options, "--solver-options", "unless --allow-file-options is given")
     solver_or_error(args.solver)  # a misspelt solver is refused before any work
     return options, read_instance(args.instance)
 
@@ -64,6 +75,8 @@ def options_and_instance(args: argparse.Namespace) -> tuple[dict[str, Any], Any]
 def run(args: argparse.Namespace) -> int:
     from pyomo_llmprice.pipeline import build_model, solve_model
 
+    check_output(args.json, "--json")  # before the solve, not after it
+    check_output(args.csv, "--csv")
     options, instance = options_and_instance(args)
     model = build_model(instance, args.setting, args.ic)
     result = solve_model(
@@ -75,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
     )
     print(result.report())
     if args.json:
-        result.to_json(args.json)
+        with writing("--json", args.json):
+            result.to_json(args.json)
     if args.csv:
-        result.to_csv(args.csv)
+        with writing("--csv", args.csv):
+            result.to_csv(args.csv)
     return exit_code(result.status)
