@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from pyomo_llmprice.cli._common import EXIT_OK, positive_seconds
 
@@ -12,7 +11,13 @@ HELP = "compare solvers on instances: table (CSV, Markdown) and performance prof
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("instances", nargs="+", metavar="INSTANCE", help=".dat instance files")
-    parser.add_argument("--setting", choices=["packages", "allocations"], default="packages")
+    parser.add_argument(
+        "--setting",
+        choices=["packages", "allocations"],
+        default="packages",
+        help="the contracting environment solved: packages (token totals, default; gap_exact "
+        "is known) or allocations (tokens per task)",
+    )
     parser.add_argument(
         "--solvers",
         default=None,
@@ -67,9 +72,6 @@ def run(args: argparse.Namespace) -> int:
         if not solvers:
             raise UserInputError("--solvers: give at least one solver name")
 
-    def progress(msg: str) -> None:
-        print(f"solving {msg}", file=sys.stderr, flush=True)
-
     table = compare(
         args.instances,
         solvers=solvers,
@@ -78,8 +80,7 @@ def run(args: argparse.Namespace) -> int:
         repeat=args.repeat,
         time_limit=args.time_limit,
         dense_limit=args.dense_limit,
-        progress=progress,
-    )
+    )  # a bar over the runs on a terminal (llmprice --quiet: none)
     try:  # the tables never need matplotlib; only the profile figure does
         require("matplotlib", "plot")
         skipped = None

@@ -17,7 +17,7 @@ import io
 import math
 import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import pandas as pd
 
 from pyomo_llmprice.errors import UserInputError
 from pyomo_llmprice.io import Instance, check_setting, read_instance
+from pyomo_llmprice.progress import progress_bar
 
 __all__ = [
     "COLUMNS",
@@ -39,6 +40,7 @@ __all__ = [
     "mark_solved",
     "probe_solver",
     "to_markdown",
+    "with_current_names",
     "write_comparison",
 ]
 
@@ -77,17 +79,28 @@ COLUMNS: tuple[str, ...] = (
     "termination",
     "iterations",
     "wall_time",
-    "objective",
+    "profit",
     "max_ic_violation",
     "max_ir_violation",
     "max_violation",
     "gap",
-    "exact_objective",
+    "exact_profit",
     "gap_exact",
     "n_variables",
     "n_constraints",
     "note",
 )
+
+
+#: column names of older tables (files written before the rename) -> today's
+RENAMED_COLUMNS: Mapping[str, str] = {"objective": "profit", "exact_objective": "exact_profit"}
+
+
+def with_current_names(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` with the columns of older comparison files renamed to today's names
+    (``objective`` was the profit: a comparison of pricing menus names it so)."""
+    old = {a: b for a, b in RENAMED_COLUMNS.items() if a in table and b not in table}
+    return table.rename(columns=old) if old else table
 
 
 @dataclass(frozen=True)
@@ -222,7 +235,7 @@ def compare(
     time_limit: float | None = None,
     dense_limit: float = 2e6,
     options: dict[str, Any] | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: bool | Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Solve every instance with every solver; one row per (instance, solver).
 
@@ -231,6 +244,10 @@ def compare(
     verification included). `dense_limit` caps variables x constraint rows for
     dense solvers (SLSQP), which are skipped beyond it with a note. `options` go to
     every solver of the new interface (Ipopt names; SciPy translates or ignores them).
+
+    `progress`: a bar over the runs on stderr (:mod:`pyomo_llmprice.progress`: ``None``
+    draws it on a terminal unless the package is quiet), or a function called with
+    ``"instance / solver"`` before each run (for scripts that log; no bar then).
     """
     if formulation not in FORMULATIONS:
         raise UserInputError(
@@ -244,22 +261,31 @@ def compare(
         check_setting(inst, setting)
     probes = {name: probe_solver(name) for name in dict.fromkeys(solvers)}
     rows = []
+    announce = progress if callable(progress) else None
+    bar = progress_bar(
+        total=len(loaded) * len(probes),
+        desc="compare",
+        unit=" run",
+        enabled=False if callable(progress) else progress,
+    )
     for inst in loaded:
         from pyomo_llmprice.pipeline import build_model
 
         n, m = _model_size(build_model(inst, setting, ic))
         exact = exact_profit(inst, setting)
         for name, probe in probes.items():
-            base = {"n_variables": n, "n_constraints": m, "exact_objective": exact}
+            bar.set_postfix_str(f"{inst.name} / {name}")
+            base = {"n_variables": n, "n_constraints": m, "exact_profit": exact}
             skip = _skip_reason(probe, name, ic, n, m, dense_limit)
             if skip is not None:
                 status, why = skip
-                known = {"exact_objective": exact} if status == "unavailable" else base
+                known = {"exact_profit": exact} if status == "unavailable" else base
                 row = _row(inst, setting, formulation, name, status=status, note=why, **known)
                 rows.append(row)
+                bar.update(1)
                 continue
-            if progress is not None:
-                progress(f"{inst.name} / {name}")
+            if announce is not None:
+                announce(f"{inst.name} / {name}")
             times = []
             result = None
             note = ""
@@ -280,9 +306,10 @@ def compare(
                         name,
                         status="error",
                         note=note,
-                        exact_objective=exact,
+                        exact_profit=exact,
                     )
                 )
+                bar.update(1)
                 continue
             v = result.verification
             rows.append(
@@ -295,7 +322,7 @@ def compare(
                     termination=result.termination,
                     iterations=result.iterations,
                     wall_time=statistics.median(times),
-                    objective=result.profit,
+                    profit=result.profit,
                     max_ic_violation=v.max_ic_violation,
                     max_ir_violation=v.max_ir_violation,
                     max_violation=v.max_violation,
@@ -303,6 +330,8 @@ def compare(
                     **base,
                 )
             )
+            bar.update(1)
+    bar.close()
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     return _add_gaps(table)
 
@@ -325,12 +354,12 @@ def _add_gaps(table: pd.DataFrame) -> pd.DataFrame:
     """Relative gaps to the best verified profit (any solver or formulation of the same
     instance and setting) and to the exact optimum where known."""
     keys = ["instance", "setting"]
-    verified = table["objective"].where(table["status"] == "optimal")
+    verified = table["profit"].where(table["status"] == "optimal")
     best = verified.groupby([table[k] for k in keys]).transform("max")
     scale = best.abs().where(best.abs() > 0, 1.0)
-    table["gap"] = (best - table["objective"]) / scale
-    exact = table["exact_objective"].astype(float)
-    table["gap_exact"] = (exact - table["objective"]) / exact.abs().where(exact.abs() > 0, 1.0)
+    table["gap"] = (best - table["profit"]) / scale
+    exact = table["exact_profit"].astype(float)
+    table["gap_exact"] = (exact - table["profit"]) / exact.abs().where(exact.abs() > 0, 1.0)
     return table
 
 
@@ -351,8 +380,8 @@ def to_markdown(table: pd.DataFrame) -> str:
     missing = [str(name) for name, gone in absent.items() if gone]
     shown = table[~table["solver"].isin(missing)]
     shown = shown.drop(columns=["n_variables", "n_constraints"], errors="ignore").copy()
-    shown = shown.drop(columns=["exact_objective"])
-    for col in ("wall_time", "objective", "max_ic_violation", "max_ir_violation"):
+    shown = shown.drop(columns=["exact_profit"])
+    for col in ("wall_time", "profit", "max_ic_violation", "max_ir_violation"):
         if col in shown:
             shown[col] = shown[col].map(_short)
     for col in ("max_violation", "gap", "gap_exact"):
@@ -392,7 +421,8 @@ def write_comparison(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    table = mark_solved(_add_gaps(table.copy()), gap_tolerance)  # tables may be concatenated
+    # tables may be concatenated, some read back from files of older versions
+    table = mark_solved(_add_gaps(with_current_names(table.copy())), gap_tolerance)
     paths = {"csv": out / "comparison.csv", "markdown": out / "comparison.md"}
     table.to_csv(paths["csv"], index=False)
     paths["markdown"].write_text(to_markdown(table))

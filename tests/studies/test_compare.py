@@ -45,11 +45,11 @@ def test_every_solver_has_a_row_and_the_optimum_is_the_closed_form(table):
     assert list(table["solver"]) == ["cyipopt_direct", "scipy_slsqp", MISSING]
     ran = table.set_index("solver").loc[["cyipopt_direct", "scipy_slsqp"]]
     assert (ran["status"] == "optimal").all()
-    assert ran["objective"].to_numpy() == pytest.approx([exact, exact], rel=1e-6)
+    assert ran["profit"].to_numpy() == pytest.approx([exact, exact], rel=1e-6)
     assert (ran["max_violation"] <= 1e-6).all()
     assert (ran["wall_time"] > 0).all() and (ran["iterations"] > 0).all()
     assert ran["gap"].min() == 0.0 and ran["gap"].max() < 1e-6
-    assert (table["exact_objective"] == exact).all()
+    assert (table["exact_profit"] == exact).all()
     assert ran["gap_exact"].abs().max() < 1e-6
 
 
@@ -57,7 +57,7 @@ def test_missing_solver_is_reported_and_skipped(table):
     row = table.set_index("solver").loc[MISSING]
     assert row["status"] == "unavailable"
     assert MISSING in row["note"] and "not available" in row["note"]
-    assert math.isnan(row["objective"]) and math.isnan(row["gap"])
+    assert math.isnan(row["profit"]) and math.isnan(row["gap"])
     assert not probe_solver(MISSING).available
     assert probe_solver("cyipopt_direct").api == "new"
 
@@ -74,12 +74,21 @@ def test_outputs_table_markdown_and_profile(table, tmp_path):
 
 
 def test_gaps_span_formulations_of_concatenated_tables(table, tmp_path):
-    worse = table.assign(formulation="generated", objective=table["objective"] * (1 - 1e-3))
+    worse = table.assign(formulation="generated", profit=table["profit"] * (1 - 1e-3))
     paths = write_comparison(pd.concat([table, worse], ignore_index=True), tmp_path)
     out = pd.read_csv(paths["csv"])
     generated = out[(out["formulation"] == "generated") & (out["status"] == "optimal")]
     assert generated["gap"].to_numpy() == pytest.approx(1e-3, rel=1e-3)
     assert not generated["solved"].any()
+
+
+def test_tables_of_older_versions_are_read_with_todays_names(table, tmp_path):
+    """Files written before the rename named the profit ``objective``: still accepted."""
+    old = table.rename(columns={"profit": "objective", "exact_profit": "exact_objective"})
+    out = pd.read_csv(write_comparison(old, tmp_path)["csv"])
+    assert "objective" not in out and "exact_objective" not in out
+    assert out["profit"].to_numpy() == pytest.approx(table["profit"].to_numpy(), nan_ok=True)
+    assert out["gap"].to_numpy() == pytest.approx(table["gap"].to_numpy(), nan_ok=True)
 
 
 def test_dense_solver_is_capped_by_size(small):
@@ -92,7 +101,7 @@ def test_generated_formulation_reaches_the_same_optimum(small):
     exact = discrete_optimal_menu(THETA, PROB, Technology.cobb_douglas()).profit
     out = compare([small], solvers=["cyipopt_direct"], formulation="generated")
     assert out.loc[0, "status"] == "optimal"
-    assert out.loc[0, "objective"] == pytest.approx(exact, rel=1e-6)
+    assert out.loc[0, "profit"] == pytest.approx(exact, rel=1e-6)
 
 
 def test_bad_arguments_are_user_errors(small):
@@ -113,7 +122,11 @@ def test_cli_compare_writes_table_and_profile(small, tmp_path, capsys):
         "comparison.md",
         "performance_profile.png",
     }
-    assert "| four " in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| four " in printed
+    header = next(line for line in printed.splitlines() if line.startswith("| instance"))
+    cells = [cell.strip() for cell in header.split("|")]
+    assert "profit" in cells and "objective" not in header
 
 
 def test_cli_compare_bad_instance_is_one_line(tmp_path, capsys):
