@@ -25,7 +25,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from pyomo_llmprice.cli._common import EXIT_INPUT, EXIT_INTERNAL, is_user_error
+from pyomo_llmprice.cli._common import EXIT_INPUT, EXIT_INTERNAL, OneLineParser, is_user_error
 from pyomo_llmprice.progress import quiet
 
 __all__ = ["COMMANDS", "main"]
@@ -44,7 +44,7 @@ QUIET_HELP = "no progress bars (they are drawn on a terminal only, never into pi
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(  # subcommand parsers inherit the class
         prog="llmprice", description="Optimal LLM pricing menus as verified screening problems."
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")

@@ -32,6 +32,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 __all__ = [
     "EXIT_CODES",
@@ -40,6 +41,7 @@ __all__ = [
     "EXIT_NOT_CONVERGED",
     "EXIT_OK",
     "EXIT_UNVERIFIED",
+    "OneLineParser",
     "add_file_options_flag",
     "check_output",
     "exit_code",
@@ -164,7 +166,7 @@ def check_output(
         return None
     text = os.fspath(path)
     if not text.strip():
-        raise _user_error(f"{option}: empty path; give a file name or leave the option out")
+        raise _user_error(f"{option}: empty path; give a {'folder' if folder else 'file name'}")
     target = Path(text)
     if folder:
         if target.exists():
@@ -215,3 +217,15 @@ def add_file_options_flag(parser: argparse.ArgumentParser) -> None:
         help="accept Ipopt options that name files (output_file, option_file_name, hsllib, "
         "pardisolib); refused otherwise",
     )
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with the package's rule for bad input: one line, exit 2.
+
+    argparse prints the usage block before its message; a script reading stderr (and
+    the fault suite) gets the one line that names the argument, with where to look.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        text = " ".join(message.split())
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {text} (see {self.prog} --help)\n")

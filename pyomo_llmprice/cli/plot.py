@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pyomo_llmprice.cli._common import exit_code
+from pyomo_llmprice.cli._common import check_output, exit_code, writing
 from pyomo_llmprice.cli.tariffs import add_design_arguments, comparison_of, overall_status
 
 HELP = "write the figures (allocations, markups and fees, tariff schedules, profit by K)"
@@ -34,14 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pyomo_llmprice.errors import UserInputError, require
+    from pyomo_llmprice.errors import require
     from pyomo_llmprice.report import write_figures
 
     require("matplotlib", "plot")  # before any solve: the extra is missing, not a bug
 
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserInputError(f"--out {args.out}: exists and is not a folder")
+    check_output(args.out, "--out", folder=True)  # before the solves, not after them
     _, comparison = comparison_of(args)
     result = comparison.full_menu
     if not result.optimal:
@@ -50,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
             "NOT OPTIMAL: no figures written"
         )
         return exit_code(result.status)
-    written = write_figures(out, result, comparison, formats=args.formats)
+    with writing("--out", out):
+        written = write_figures(out, result, comparison, formats=args.formats)
     for path in written:
         print(path)
     status = overall_status(comparison)

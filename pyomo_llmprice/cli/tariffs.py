@@ -18,7 +18,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pyomo_llmprice.cli._common import exit_code, positive_seconds, solver_help
+from pyomo_llmprice.cli._common import (
+    add_file_options_flag,
+    check_output,
+    exit_code,
+    positive_seconds,
+    solver_help,
+    writing,
+)
 
 HELP = "verified menus of K two-part tariffs beside the full menu and linear pricing"
 
@@ -64,7 +71,11 @@ def add_design_arguments(parser: argparse.ArgumentParser) -> None:
         help="random starts per K besides the structure-based ones (default 4)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, metavar="N", help="seed of the random starts (default 0)"
+        "--seed",
+        type=nonnegative_int,  # numpy refuses negative seeds (a traceback otherwise)
+        default=0,
+        metavar="N",
+        help="seed of the random starts (default 0)",
     )
     parser.add_argument(
         "--solver", default="cyipopt_direct", help=solver_help("the solver of the full menu")
@@ -75,6 +86,7 @@ def add_design_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="'NAME=VALUE ...'",
         help="Ipopt options of the full menu's solve, e.g. 'max_iter=500'",
     )
+    add_file_options_flag(parser)
     parser.add_argument(
         "--time-limit",
         type=positive_seconds,
@@ -359,9 +371,11 @@ def document(comparison: Any, instance: Any) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output(args.json, "--json")  # before the solves, not after them
     instance, comparison = comparison_of(args)
     print(report(comparison, instance), end="")
     if args.json:
         doc = document(comparison, instance)
-        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+        with writing("--json", args.json):
+            Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
     return exit_code(overall_status(comparison))
