@@ -34,7 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--limit", type=int, default=None, metavar="N", help="run at most N pending tasks"
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (as llmprice --quiet; there is none off a terminal anyway)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             out,
             scheduler=args.scheduler,
             workers=args.workers,
-            progress=not args.no_progress,
+            progress=False if args.no_progress else None,  # None: a terminal, not --quiet
             limit=args.limit,
         )
     except KeyboardInterrupt:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from pyomo_llmprice.io import TECHNOLOGY_PARAMS, Instance, read_instance, technology_params
+from pyomo_llmprice.progress import progress_bar, quiet
 from pyomo_llmprice.studies.spec import SweepSpec, SweepTask
 from pyomo_llmprice.technology import Technology
 from pyomo_llmprice.types import (
@@ -121,12 +122,14 @@ def run_task(base: Instance, spec: dict[str, Any], task: SweepTask) -> dict[str,
     else:
         try:
             model = build_model(instance, setting, ic)
-            result = solve_model(
-                model,
-                solver=solver,
-                options=spec["solver_options"],
-                time_limit=spec["time_limit"],
-            )
+            # a worker's own bars (IC generation) would cut through the sweep's bar
+            with quiet():
+                result = solve_model(
+                    model,
+                    solver=solver,
+                    options=spec["solver_options"],
+                    time_limit=spec["time_limit"],
+                )
             status = result.status
             message = "" if status == "optimal" else f"solver ended with {result.termination}"
             values = _outputs(result)
@@ -204,7 +207,7 @@ def run_sweep(
     out: str | Path,
     scheduler: str | None = None,
     workers: int | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     limit: int | None = None,
     client: Any = None,
 ) -> SweepSummary:
@@ -214,7 +217,9 @@ def run_sweep(
     worker processes (default: the machine's cores). Processes, not threads: Ipopt's
     log is captured at the file-descriptor level, which threads would share. A given
     `client` (a running ``dask.distributed.Client``) is used and left open. `limit`
-    caps the tasks run by this call (the rest wait for the next one).
+    caps the tasks run by this call (the rest wait for the next one). `progress`: a bar
+    over the tasks on stderr; ``None`` draws it on a terminal unless the package is quiet
+    (:mod:`pyomo_llmprice.progress`).
     """
     from dask.distributed import Client, LocalCluster, as_completed
 
@@ -248,12 +253,10 @@ def run_sweep(
     elif client is None:
         client = Client(scheduler)
     ran = failed = 0
-    bar = None
+    bar = progress_bar(
+        total=len(tasks), initial=len(done), unit=" task", desc="sweep", enabled=progress
+    )
     try:
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(tasks), initial=len(done), unit="task", desc="sweep")
         # hash=False and a run token: a second run on the same client must not reuse
         # keys that the scheduler may still be releasing from the first
         base_future, payload_future = client.scatter([base, payload], broadcast=True, hash=False)
@@ -267,11 +270,9 @@ def run_sweep(
             _write_part(out, row)
             ran += 1
             failed += row["status"] != "optimal"
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
         if own_client:
             client.close()
         if cluster is not None:
