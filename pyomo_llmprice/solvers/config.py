@@ -231,9 +231,10 @@ def finish_results(results: Results, config: SolverConfig, ended: str) -> Result
     ):
         raise NoOptimalSolutionError(f"{ended} ({results.termination_condition.name})")
     if config.load_solutions:
-        if results.solution_status == SolutionStatus.noSolution:
+        if results.solution_status not in (SolutionStatus.optimal, SolutionStatus.feasible):
             raise NoSolutionError(
-                f"{ended} and no solution; solve with load_solutions=False to inspect the results"
+                f"{ended} and no feasible solution; solve with load_solutions=False to "
+                "inspect the results"
             )
         results.solution_loader.load_vars()
         results.solution_loader.load_import_suffixes()

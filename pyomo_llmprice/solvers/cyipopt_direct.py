@@ -27,7 +27,11 @@ from pyomo.common.timing import HierarchicalTimer
 from pyomo.contrib.solver.common.base import Availability, SolverBase
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 from pyomo.contrib.solver.common.solution_loader import SolutionLoader
-from pyomo.contrib.solver.common.util import NoSolutionError
+from pyomo.contrib.solver.common.util import (
+    NoDualsError,
+    NoReducedCostsError,
+    NoSolutionError,
+)
 from pyomo.core.base.constraint import ConstraintData
 from pyomo.core.base.suffix import Suffix
 from pyomo.core.base.var import VarData
@@ -46,7 +50,8 @@ from .config import (
     invalid_option_error,
     normalize_options,
 )
-from .evaluator import NLPEvaluator
+from .evaluator import NLPEvaluator, TriviallyInfeasibleError
+from .feasibility import minimum_violation
 from .status import IPOPT_STATUS, map_status
 
 #: Ipopt's ApplicationReturnStatus for an option value it cannot use
@@ -63,8 +68,17 @@ except ImportError as err:  # pragma: no cover - exercised only without cyipopt
     _CYIPOPT_ERROR = err
 
 
+#: Ipopt verdicts after which a phase-1 solve decides whether the model is infeasible
+#: (Infeasible_Problem_Detected, Restoration_Failed, Diverging_Iterates)
+_CHECK_FEASIBILITY = (2, -2, 4)
+
+
 class IpoptSolutionLoader(SolutionLoader):
-    """Primal values and multipliers of one Ipopt run, in Pyomo's conventions."""
+    """Primal values and multipliers of one Ipopt run, in Pyomo's conventions.
+
+    Built with ``x=None`` for a run that ended without a usable point (infeasible,
+    no iterate): every getter then refuses with Pyomo's error for it.
+    """
 
     def __init__(
         self,
@@ -78,7 +92,7 @@ class IpoptSolutionLoader(SolutionLoader):
         self._pyomo_model = model
         self._ev = evaluator
         self._x = x
-        sign = evaluator.obj_sign
+        sign = 1.0 if evaluator is None else evaluator.obj_sign
         self._duals = None if mult_g is None else -sign * np.asarray(mult_g)
         self._rc = (
             None if mult_x_l is None else sign * (np.asarray(mult_x_l) - np.asarray(mult_x_u))
@@ -87,12 +101,13 @@ class IpoptSolutionLoader(SolutionLoader):
     def get_number_of_solutions(self) -> int:
         return 0 if self._x is None else 1
 
-    def _require(self, what: Any) -> None:
+    @staticmethod
+    def _require(what: Any, error: type[Exception]) -> None:
         if what is None:
-            raise NoSolutionError("Ipopt returned no solution to load")
+            raise error()  # Pyomo's default message names what is missing
 
     def get_vars(self, vars_to_load: Sequence[VarData] | None = None) -> ComponentMap:
-        self._require(self._x)
+        self._require(self._x, NoSolutionError)
         index = self._ev.variable_index
         if vars_to_load is None:
             return ComponentMap(zip(self._ev.variables, self._x.tolist(), strict=False))
@@ -103,7 +118,7 @@ class IpoptSolutionLoader(SolutionLoader):
         return out
 
     def get_duals(self, cons_to_load: Sequence[ConstraintData] | None = None) -> dict:
-        self._require(self._duals)
+        self._require(self._duals, NoDualsError)
         rows = self._ev.constraint_rows
         cons = self._ev.constraint_list if cons_to_load is None else cons_to_load
         out = {}
@@ -112,8 +127,26 @@ class IpoptSolutionLoader(SolutionLoader):
             out[con] = float(self._duals[ids].sum()) if ids else 0.0
         return out
 
+    def load_import_suffixes(self) -> None:
+        """Pyomo's loader for environ models; kernel suffixes are found by kernel's walk."""
+        from pyomo.core.kernel.block import IBlock
+
+        if not isinstance(self._pyomo_model, IBlock):
+            return super().load_import_suffixes()
+        from pyomo.core.kernel.suffix import import_suffix_generator
+
+        suffixes = {}
+        for suffix in import_suffix_generator(self._pyomo_model):
+            suffix.clear()
+            suffixes.setdefault(suffix.storage_key, suffix)
+        if "dual" in suffixes:
+            suffixes["dual"].update(self.get_duals())
+        if "rc" in suffixes:
+            suffixes["rc"].update(self.get_reduced_costs())
+        return None
+
     def get_reduced_costs(self, vars_to_load: Sequence[VarData] | None = None) -> ComponentMap:
-        self._require(self._rc)
+        self._require(self._rc, NoReducedCostsError)
         if vars_to_load is None:
             return ComponentMap(zip(self._ev.variables, self._rc.tolist(), strict=False))
         index = self._ev.variable_index
@@ -211,7 +244,11 @@ class CyIpoptDirect(SolverBase):
         StaleFlagManager.mark_all_as_stale()
 
         timer.start("build")
-        ev = NLPEvaluator(model)
+        try:
+            ev = NLPEvaluator(model, feasibility=True)
+        except TriviallyInfeasibleError as err:
+            timer.stop("build")
+            return self._trivially_infeasible(model, err, config, start, stamp)
         timer.stop("build")
         build_time = time.perf_counter() - start
 
@@ -248,6 +285,15 @@ class CyIpoptDirect(SolverBase):
         if not np.all(np.isfinite(x)):
             viol = math.inf
         term, sol_status = map_status(code, viol <= config.feasibility_tolerance)
+        if code in _CHECK_FEASIBILITY:  # a diverging iterate can look feasible in floats
+            phase1 = minimum_violation(ev, x, config.feasibility_tolerance)
+            if phase1.violation > config.feasibility_tolerance:
+                term = (
+                    TerminationCondition.provenInfeasible
+                    if phase1.proven
+                    else TerminationCondition.locallyInfeasible
+                )
+                sol_status = SolutionStatus.infeasible
         results.termination_condition = term
         results.solution_status = sol_status
         results.iteration_count = sol["iterations"]
@@ -257,8 +303,9 @@ class CyIpoptDirect(SolverBase):
         info.dual_infeasibility = sol["inf_du"]
         info.callback_time = sol["callback_time"]
 
-        has_solution = sol_status != SolutionStatus.noSolution
-        if has_solution:
+        # Pyomo's contract: a point is loadable, and has an objective, only when feasible
+        has_solution = sol_status in (SolutionStatus.optimal, SolutionStatus.feasible)
+        if has_solution and ev.objective_data is not None:
             results.incumbent_objective = ev.obj_sign * float(sol["obj_val"])
         results.solution_loader = IpoptSolutionLoader(
             model,
@@ -299,11 +346,28 @@ class CyIpoptDirect(SolverBase):
             results, config, f"Ipopt ended with {results.extra_info.ipopt_message}"
         )
 
+    def _trivially_infeasible(self, model, err, config, start, stamp) -> IpoptResults:
+        """A constraint without free variables fails: proven infeasible, as Pyomo's
+        interfaces report it, without starting Ipopt."""
+        results = IpoptResults()
+        results.solver_name = self.name
+        results.solver_version = self.version()
+        results.solver_config = config
+        results.timing_info.start_timestamp = stamp
+        results.termination_condition = TerminationCondition.provenInfeasible
+        results.solution_status = SolutionStatus.noSolution
+        results.iteration_count = 0
+        results.extra_info.ipopt_message = f"not run: {err}"
+        results.solution_loader = IpoptSolutionLoader(model, None, None, None, None, None)
+        results.timing_info.wall_time = time.perf_counter() - start
+        return self._finish(results, config)
+
     def _empty(self, model, ev, results, config, start) -> IpoptResults:
         """No free variables: nothing for Ipopt to do; report the objective's value."""
         results.termination_condition = TerminationCondition.emptyModel
         results.solution_status = SolutionStatus.optimal
-        results.incumbent_objective = float(value(ev.objective_data.expr))
+        if ev.objective_data is not None:
+            results.incumbent_objective = float(value(ev.objective_data.expr))
         results.iteration_count = 0
         results.solution_loader = IpoptSolutionLoader(
             model, ev, np.zeros(0), np.zeros(ev.m), np.zeros(0), np.zeros(0)
@@ -338,6 +402,8 @@ class CyIpoptDirect(SolverBase):
 def objective_scaling(ev: NLPEvaluator) -> float | None:
     """The objective's entry in a ``scaling_factor`` Suffix on its block or above."""
     obj = ev.objective_data
+    if obj is None:
+        return None
     blk = obj.parent_block()
     while blk is not None:
         suffix = blk.component("scaling_factor")
@@ -409,8 +475,12 @@ class LegacyCyIpoptDirect(TextOptionsWrapper, CyIpoptDirect):
             results.termination_condition = TerminationCondition.emptyModel
 
     def _solution_handler(self, load_solutions, model, results, legacy_results, legacy_soln):
+        """Fill the legacy results; a run without a feasible point still gets a
+        solution record (its status, no values), which ``pyomo solve --summary``
+        reads. Kernel blocks have no ``solutions`` store: they load directly."""
         from pyomo.core.base import SymbolMap
         from pyomo.core.base.label import NumericLabeler
+        from pyomo.core.kernel.block import IBlock
 
         symbol_map = SymbolMap()
         symbol_map.default_labeler = NumericLabeler("x")
@@ -420,39 +490,45 @@ class LegacyCyIpoptDirect(TextOptionsWrapper, CyIpoptDirect):
         legacy_results.solver.wallclock_time = results.timing_info.wall_time
         legacy_results.solver.iterations = results.iteration_count
         legacy_results.solver.message = results.extra_info.ipopt_message
-        ev = results.solution_loader._ev
-        legacy_results.problem.number_of_variables = ev.n
-        legacy_results.problem.number_of_constraints = ev.m
-        if results.solution_loader.get_number_of_solutions() == 0:
+        loader = results.solution_loader
+        ev = loader._ev
+        legacy_results.problem.number_of_variables = 0 if ev is None else ev.n
+        legacy_results.problem.number_of_constraints = 0 if ev is None else ev.m
+        if loader.get_number_of_solutions() == 0:
+            legacy_results.solution.insert(legacy_soln)
             return legacy_results
 
-        for var, val in results.solution_loader.get_vars().items():
+        for var, val in loader.get_vars().items():
             legacy_soln.variable[symbol_map.getSymbol(var)] = {"Value": val}
-        rcs = results.solution_loader.get_reduced_costs()
-        for var, val in rcs.items():
+        for var, val in loader.get_reduced_costs().items():
             legacy_soln.variable[symbol_map.getSymbol(var)]["Rc"] = val
-        for con, val in results.solution_loader.get_duals().items():
+        for con, val in loader.get_duals().items():
             legacy_soln.constraint[symbol_map.getSymbol(con)] = {"Dual": val}
-        legacy_soln.objective[symbol_map.getSymbol(ev.objective_data)] = {
-            "Value": results.incumbent_objective
-        }
+        for con in ev.trivial_constraints:  # named, as Pyomo's writers name them; no dual
+            symbol_map.getSymbol(con)
+        if ev.objective_data is not None:
+            legacy_soln.objective[symbol_map.getSymbol(ev.objective_data)] = {
+                "Value": results.incumbent_objective
+            }
         legacy_results.solution.insert(legacy_soln)
         legacy_results._smap_id = id(symbol_map)
         legacy_results._smap = symbol_map
-        model.solutions.add_symbol_map(symbol_map)
+        kernel = isinstance(model, IBlock)
+        if not kernel:
+            model.solutions.add_symbol_map(symbol_map)
         loadable = legacy_results.solver.status in (
             SolverStatus.ok,
             SolverStatus.warning,
             SolverStatus.aborted,
         )
         if load_solutions:
-            results.solution_loader.load_vars()
-            if loadable:
+            loader.load_vars()
+            if loadable and not kernel:
                 model.solutions.load_from(legacy_results)
                 legacy_results._smap_id = None
                 legacy_results.solution.clear()
-            else:  # Pyomo refuses to file an errored result; the suffixes still load
-                results.solution_loader.load_import_suffixes()
+            else:  # kernel, or an errored result Pyomo refuses to file: suffixes directly
+                loader.load_import_suffixes()
         return legacy_results
 
     def warm_start_capable(self) -> bool:

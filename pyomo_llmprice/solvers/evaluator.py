@@ -37,11 +37,35 @@ from pyomo.core.expr.relational_expr import (
 )
 from pyomo.environ import Block, Constraint, Objective, Var, maximize, value
 
-__all__ = ["NLPEvaluator", "UnsupportedModelError", "compile_model"]
+__all__ = ["NLPEvaluator", "TriviallyInfeasibleError", "UnsupportedModelError", "compile_model"]
 
 
 class UnsupportedModelError(ValueError):
     """The model contains something a smooth continuous NLP solver cannot take."""
+
+
+class TriviallyInfeasibleError(UnsupportedModelError):
+    """A constraint without free variables is violated: the model is proven infeasible.
+
+    A subclass of the refusal so that callers that only compile keep their error; the
+    Ipopt interfaces catch it and report ``provenInfeasible``, as Pyomo's do.
+    """
+
+
+#: Pyomo's tolerance for constant constraints (its NL writer's), so that a fixed
+#: point is called infeasible exactly when Pyomo's own interfaces call it so
+TRIVIAL_TOL = 1e-8
+
+#: what to do with a component an NLP solver would otherwise ignore
+_MUST_TRANSFORM = {
+    "Complementarity": "transform it first (TransformationFactory('mpec.simple_nonlinear'))",
+    "Disjunct": "GDP needs binary indicator variables: use a mixed-integer solver",
+    "Disjunction": "GDP needs binary indicator variables: use a mixed-integer solver",
+    "LogicalConstraint": "logical constraints need binary variables: use a mixed-integer solver",
+    "SOSConstraint": "SOS constraints are combinatorial: use a mixed-integer solver",
+    "ISOS": "SOS constraints are combinatorial: use a mixed-integer solver",
+    "Piecewise": "Piecewise adds binary variables: use a mixed-integer solver",
+}
 
 
 # Tokens of a signature: an int k >= 0 is variable slot k of the row, DATA a data
@@ -88,7 +112,7 @@ def _classify(node: Any) -> str:
     kind = _KIND_CACHE.get(cls)
     if kind is not None:
         return kind
-    if isinstance(node, VarData):
+    if isinstance(node, VarData) or node.is_variable_type():  # environ and kernel
         kind = _VAR_LEAF
     elif not node.is_expression_type():
         kind = _PARAM_LEAF  # params, numeric constants
@@ -351,9 +375,11 @@ class NLPEvaluator:
     #: signatures shared by fewer rows than this are compiled together
     map_threshold = 4
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, feasibility: bool = False) -> None:
+        """Compile `model`; with `feasibility`, a model without an active objective is
+        a feasibility problem (objective 0, ``objective_data`` None) instead of refused."""
         objectives = list(model.component_data_objects(Objective, active=True, descend_into=True))
-        if not objectives:
+        if not objectives and not feasibility:
             raise UnsupportedModelError(f"model {model.name}: no active objective")
         if len(objectives) > 1:
             names = ", ".join(o.name for o in objectives[:4])
@@ -361,8 +387,9 @@ class NLPEvaluator:
                 f"model {model.name}: {len(objectives)} active objectives ({names}); "
                 "activate exactly one"
             )
-        self.objective_data: ObjectiveData = objectives[0]
-        self.obj_sign = -1.0 if self.objective_data.sense == maximize else 1.0
+        self.objective_data: ObjectiveData | None = objectives[0] if objectives else None
+        obj = self.objective_data
+        self.obj_sign = -1.0 if obj is not None and obj.sense == maximize else 1.0
         self._check_components(model)
 
         walker = _Walker()
@@ -372,6 +399,8 @@ class NLPEvaluator:
         #: constraint -> its rows (a ranged constraint with variable bounds has two)
         self.constraint_rows: dict[ConstraintData, list[int]] = {}
         self.constraint_list: list[ConstraintData] = []
+        #: constraints without free variables (checked, then left out of the NLP)
+        self.trivial_constraints: list[ConstraintData] = []
         for con in model.component_data_objects(Constraint, active=True, descend_into=True):
             pieces = self._standardize(con)
             ids = []
@@ -379,6 +408,8 @@ class NLPEvaluator:
                 row = walker.walk(body, lambda con=con: f"constraint {con.name}")
                 if not row.var_ids:
                     self._check_trivial(con, row, lo, hi)
+                    if con not in self.trivial_constraints:
+                        self.trivial_constraints.append(con)
                     continue
                 ids.append(len(rows))
                 rows.append(row)
@@ -388,7 +419,7 @@ class NLPEvaluator:
                 self.constraint_rows[con] = ids
                 self.constraint_list.append(con)
         obj_row = walker.walk(
-            self.objective_data.expr, lambda: f"objective {self.objective_data.name}"
+            0.0 if obj is None else obj.expr, lambda: f"objective {obj.name}"
         )
 
         self.variables: list[VarData] = walker.variables
@@ -411,23 +442,20 @@ class NLPEvaluator:
             if ctype in (Var, Constraint, Objective, Block, ExternalFunction):
                 continue
             cname = ctype.__name__
-            if cname in (
-                "Complementarity",
-                "Disjunct",
-                "Disjunction",
-                "LogicalConstraint",
-                "SOSConstraint",
-                "Piecewise",
-            ):
+            advice = _MUST_TRANSFORM.get(cname)
+            if advice is not None:
                 raise UnsupportedModelError(
-                    f"component {comp.name} ({cname}) must be transformed before an NLP "
-                    "solve (for example with TransformationFactory('mpec.simple_nonlinear'))"
+                    f"component {comp.name} ({cname}) cannot go to a continuous NLP "
+                    f"solver: {advice}"
                 )
 
     @staticmethod
     def _standardize(con: ConstraintData) -> list[tuple[Any, float, float]]:
         """(body, lower, upper) rows of a constraint; variable range bounds split in two."""
-        expr = con.expr
+        try:
+            expr = con.expr
+        except AttributeError:  # matrix constraints (repn.beta, kernel) keep no expression
+            expr = None
         if isinstance(expr, RangedExpression):
             lo, body, hi = expr.args
             lo_var = not _is_constant(lo)
@@ -458,9 +486,8 @@ class NLPEvaluator:
         d = ca.SX.sym("d", len(row.data))
         expr = _build_casadi(row.signature, ca.SX.sym("v", 0), d)
         val = float(ca.Function("c", [d], [expr])(row.data))
-        tol = 1e-9 * max(1.0, abs(val))
-        if val < lo - tol or val > hi + tol:
-            raise UnsupportedModelError(
+        if val < lo - TRIVIAL_TOL or val > hi + TRIVIAL_TOL or math.isnan(val):
+            raise TriviallyInfeasibleError(
                 f"constraint {con.name} has no free variables and is violated "
                 f"({lo} <= {val} <= {hi} fails)"
             )
@@ -655,6 +682,7 @@ class NLPEvaluator:
         x = ca.MX.sym("x", self.n)
         grp = self.obj_group
         f = grp.kernel_f(x[grp.var_idx.ravel().tolist()], ca.DM(grp.data.T)) * self.obj_sign
+        f = ca.densify(f)  # a constant objective is a structural zero; nlpsol wants dense
         if not self.groups:
             return x, f, ca.MX(0, 1)
         xg = ca.MX.sym("x", self.n)

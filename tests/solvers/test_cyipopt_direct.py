@@ -14,7 +14,7 @@ import pyomo.mpec as mpec
 import pytest
 from pyomo.contrib.solver.common.factory import SolverFactory as NewSolverFactory
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
-from pyomo.contrib.solver.common.util import NoOptimalSolutionError
+from pyomo.contrib.solver.common.util import NoOptimalSolutionError, NoSolutionError
 from pyomo.core.expr.calculus.derivatives import differentiate
 from pyomo.opt import SolverStatus
 from pyomo.opt import TerminationCondition as LegacyTC
@@ -236,9 +236,16 @@ def test_all_variables_fixed_is_an_empty_model():
     legacy = pyo.SolverFactory("cyipopt_direct").solve(m)
     assert legacy.solver.status == SolverStatus.ok
     assert legacy.solver.termination_condition == LegacyTC.optimal
-    m.x.fix(0.0)  # now the constant constraint 0 >= 1 is violated
-    with pytest.raises(UnsupportedModelError, match="constraint c"):
-        NewSolverFactory("cyipopt_direct").solve(m)
+    m.x.fix(0.0)  # now the constant constraint 0 >= 1 is violated: proven infeasible
+    opt = NewSolverFactory("cyipopt_direct")
+    with pytest.raises(NoOptimalSolutionError, match="constraint c"):
+        opt.solve(m)
+    res = opt.solve(m, raise_exception_on_nonoptimal_result=False, load_solutions=False)
+    assert res.termination_condition == TerminationCondition.provenInfeasible
+    assert res.solution_status == SolutionStatus.noSolution
+    assert res.incumbent_objective is None
+    with pytest.raises(NoSolutionError):
+        res.solution_loader.load_vars()
 
 
 @pytest.mark.parametrize("route", ["legacy", "new", "casadi"])
@@ -435,11 +442,18 @@ def _infeasible() -> pyo.ConcreteModel:
 def test_max_iter_new_api(hs071):
     with pytest.raises(NoOptimalSolutionError, match="Maximum_Iterations_Exceeded"):
         NewSolverFactory("cyipopt_direct").solve(hs071, solver_options={"max_iter": 1})
-    res = NewSolverFactory("cyipopt_direct").solve(
-        hs071, solver_options={"max_iter": 1}, raise_exception_on_nonoptimal_result=False
+    opt = NewSolverFactory("cyipopt_direct")
+    with pytest.raises(NoSolutionError):  # the iterate violates the constraints
+        opt.solve(hs071, solver_options={"max_iter": 1}, raise_exception_on_nonoptimal_result=False)
+    res = opt.solve(
+        hs071,
+        solver_options={"max_iter": 1},
+        raise_exception_on_nonoptimal_result=False,
+        load_solutions=False,
     )
     assert res.termination_condition == TerminationCondition.iterationLimit
-    assert res.solution_status != SolutionStatus.optimal
+    assert res.solution_status == SolutionStatus.infeasible
+    assert res.incumbent_objective is None  # Pyomo's contract: only feasible points have one
     assert res.iteration_count == 1
     assert res.extra_info.ipopt_status == -1
 
@@ -459,8 +473,12 @@ def test_max_iter_legacy(route, hs071):
 def test_infeasible_new_api(route):
     m = _infeasible()
     res = solve(route, m, raise_exception_on_nonoptimal_result=False, load_solutions=False)
-    assert res.termination_condition == TerminationCondition.locallyInfeasible
+    # linear constraints: the phase-1 LP proves what Ipopt found locally
+    assert res.termination_condition == TerminationCondition.provenInfeasible
     assert res.solution_status == SolutionStatus.infeasible
+    assert res.incumbent_objective is None
+    with pytest.raises(NoSolutionError):
+        res.solution_loader.load_vars()
     with pytest.raises(NoOptimalSolutionError):
         solve(route, _infeasible())
 
@@ -668,11 +686,6 @@ def _external(m):
     m.uses_f = pyo.Constraint(expr=m.f(m.x) <= 1)
 
 
-def _no_objective(m):
-    m.x = pyo.Var(initialize=0.0)
-    m.c = pyo.Constraint(expr=m.x >= 1)
-
-
 def _two_objectives(m):
     m.x = pyo.Var(initialize=0.0)
     m.first = pyo.Objective(expr=m.x**2)
@@ -692,7 +705,6 @@ REFUSED = {
     "binary": (_binary, r"constraint link: variable flag is integer or binary"),
     "expr_if": (_expr_if, r"objective obj: Expr_if"),
     "external": (_external, r"constraint uses_f: an external function"),
-    "no_objective": (_no_objective, r"no active objective"),
     "two_objectives": (_two_objectives, r"2 active objectives \(first, second\)"),
     "complementarity": (_complementarity, r"sub\.cc \(Complementarity\)"),
 }
