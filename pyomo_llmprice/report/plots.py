@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from pyomo_llmprice.errors import require
+from pyomo_llmprice.progress import progress_bar
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -491,6 +492,7 @@ def write_figures(
     result: Any = None,
     comparison: Any = None,
     formats: Iterable[str] = ("png",),
+    progress: bool | None = None,
 ) -> list[Path]:
     """Write every figure of a solved menu and a pricing comparison to ``out_dir``.
 
@@ -500,18 +502,24 @@ def write_figures(
     ``profit_by_plans`` and one ``schedules_<design>`` per optimal design. The full menu's
     tangent tariffs (``full_menu_tangent``) are drawn as ``schedules_full_menu`` with the
     menu's own packages as points, the title giving their measured incentive gap.
-    Returns the files written.
+    Returns the files written. Drawing and saving them takes seconds, so
+    ``progress`` shows a bar over them (``None``: on a terminal unless the package is
+    quiet, :mod:`pyomo_llmprice.progress`).
     """
     out = Path(out_dir)
     formats = tuple(formats)
-    written: list[Path] = []
     designs: dict[str, Any] = dict(getattr(comparison, "designs", None) or {})
+    # (file stem, figure maker): listed first so that the bar knows its total
+    jobs: list[tuple[str, Callable[[], Figure]]] = []
     if result is not None:
         name = getattr(result, "instance", "")
-        written += save_figure(
-            plot_allocations(result, title=f"Allocations and fine-tuning against type {name}"),
-            out / "allocations",
-            formats,
+        jobs.append(
+            (
+                "allocations",
+                lambda: plot_allocations(
+                    result, title=f"Allocations and fine-tuning against type {name}"
+                ),
+            )
         )
         steps = {
             k: d
@@ -521,34 +529,44 @@ def write_figures(
         tangent = next(
             (d for d in designs.values() if getattr(d, "kind", "") == "full_menu_tangent"), None
         )
-        written += save_figure(
-            plot_markups_and_fees(
-                _plan_terms(result, tangent), steps, title=f"Two-part tariffs against type {name}"
-            ),
-            out / "markups_fees",
-            formats,
+        jobs.append(
+            (
+                "markups_fees",
+                lambda: plot_markups_and_fees(
+                    _plan_terms(result, tangent),
+                    steps,
+                    title=f"Two-part tariffs against type {name}",
+                ),
+            )
         )
     if comparison is not None:
-        written += save_figure(plot_profit_by_plans(comparison), out / "profit_by_plans", formats)
+        jobs.append(("profit_by_plans", lambda: plot_profit_by_plans(comparison)))
         for key, design in designs.items():
             if getattr(design, "kind", "") == "full_menu_tangent":
                 if result is None or not getattr(result, "optimal", False):
                     continue
                 gap = design.outcome.max_deviation_gain
-                fig = plot_tariff_schedules(
-                    design.menu,
-                    result,
-                    title=f"Full menu: packages, tangent tariffs (deviation gain {gap:.2g})",
+                title = f"Full menu: packages, tangent tariffs (deviation gain {gap:.2g})"
+                jobs.append(
+                    (
+                        "schedules_full_menu",
+                        lambda d=design, t=title: plot_tariff_schedules(d.menu, result, title=t),
+                    )
                 )
-                written += save_figure(fig, out / "schedules_full_menu", formats)
                 continue
             if getattr(design, "status", "optimal") != "optimal":
                 continue  # tariffs of a non-optimal design are withheld, not drawn
-            written += save_figure(
-                plot_tariff_schedules(
-                    design.menu, design.outcome, title=f"Tariff schedules: {key}"
-                ),
-                out / f"schedules_{_slug(key)}",
-                formats,
+            jobs.append(
+                (
+                    f"schedules_{_slug(key)}",
+                    lambda d=design, k=key: plot_tariff_schedules(
+                        d.menu, d.outcome, title=f"Tariff schedules: {k}"
+                    ),
+                )
             )
+    written: list[Path] = []
+    with progress_bar(jobs, desc="figures", unit=" figure", enabled=progress) as bar:
+        for stem, make in bar:
+            bar.set_postfix_str(stem)
+            written += save_figure(make(), out / stem, formats)
     return written
