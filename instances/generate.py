@@ -8,7 +8,7 @@ Generic screening instances (Rochet-Chone grids, Mussa-Rosen, two types with a
 saturating value) go to instances/screening/.
 
 Every file's header states its source, units and assumptions. The calibrated
-files are checked against the closed forms of model.md section 3: at the grid
+files are checked against the closed forms of docs/model.md section 3: at the grid
 points, some types must be excluded (virtual value <= 0), some served without
 fine-tuning and some fine-tuned (virtual value above theta_hat).
 """
@@ -75,7 +75,7 @@ def _instance(name: str, types: TypeSet, technology: Technology, notes: list[str
     )
 
 
-# -- closed-form checks (model.md section 3) ------------------------------------------
+# -- closed-form checks (docs/model.md section 3) ------------------------------------------
 
 
 def ironed_virtual_values(theta: np.ndarray, prob: np.ndarray) -> np.ndarray:
@@ -110,7 +110,7 @@ def regimes(phi: np.ndarray, theta_hat: float) -> tuple[int, int, int]:
 
 
 def top_bundle(phi: float, tech: Technology) -> tuple[float, float, float]:
-    """Pointwise optimum (X, Y, Z) at virtual value phi > theta_hat (model.md section 3)."""
+    """Pointwise optimum (X, Y, Z) at virtual value phi > theta_hat (docs/model.md section 3)."""
     cd = tech.cobb_douglas_precision
     a, b, g, s = cd.alpha, cd.beta, cd.gamma, cd.sigma
     k = (a / tech.cost_input) ** a * (b / tech.cost_output) ** b * (g / tech.cost_finetune) ** g
@@ -136,8 +136,8 @@ def regime_notes(types: TypeSet, tech: Technology, w_max: float) -> list[str]:
         "allocations, psi = phi_w(w) sqrt(s)": regimes(psi, th),
     }
     lines = [
-        f"Closed-form check (model.md section 3), theta_hat = {th:.6g}; types (excluded / served"
-        " without fine-tuning / fine-tuned):"
+        f"Closed-form check (docs/model.md section 3), theta_hat = {th:.6g}; types (excluded"
+        " / served without fine-tuning / fine-tuned):"
     ]
     for what, c in counts.items():
         if min(c) < 1:
@@ -160,7 +160,7 @@ def paper_vs(n: int) -> Instance:
     tech = Technology.cobb_douglas()
     notes = [
         f"The paper's worked example, value-scale types on a {n}x{n} grid.",
-        f"Source: {PAPER}, worked example (model.md section 4).",
+        f"Source: {PAPER}, worked example (docs/model.md section 4).",
         f"Technology: {PAPER_TECH}.",
         "Types: w ~ U[0,1] (value per task) and s ~ U[0,1] (measure of tasks), independent;",
         f"  midpoint rule on {n} equal bins each, every type with probability 1/{n * n}.",
@@ -178,7 +178,7 @@ def paper_theta(n: int) -> Instance:
     types = TypeSet(labels=grid.labels, prob=_tidy(grid.prob), kind="theta", theta=grid.theta)
     notes = [
         f"The paper's worked example as one-dimensional theta types, {n} points.",
-        f"Source: {PAPER}, worked example (model.md section 4).",
+        f"Source: {PAPER}, worked example (docs/model.md section 4).",
         f"Technology: {PAPER_TECH}.",
         "Types: theta = w sqrt(s) with F(theta) = 2 theta - theta^2 on [0,1]; n equal-width bins,",
         "  point = bin midpoint, probability = F-mass of the bin (rounded to 13 decimals).",
@@ -213,7 +213,7 @@ def tasks_coding_chat_translation() -> Instance:
     notes = [
         "Labeled tasks: coding, chat and translation with measures 0.5, 0.3, 0.2.",
         f"Source: synthetic; the model of {PAPER}",
-        "  (labeled-task environment, model.md section 1).",
+        "  (labeled-task environment, docs/model.md section 1).",
         f"Technology: {PAPER_TECH}.",
         f"Types: {n} buyers, equally likely; value of precision per task ~ U[0,1]",
         f"  rounded to 3 decimals, set to 0 with probability {p_zero} ({zeros} zero entries;",
@@ -248,7 +248,7 @@ def calibrated(
     tech = Technology.cobb_douglas(cost_input=cost[0], cost_output=cost[1], cost_finetune=cost[2])
     types = value_scale_grid(n, n, (0.0, w_max), (0.0, 1.0))
     notes = [
-        f"Calibrated to {model} list prices (model.md section 6);",
+        f"Calibrated to {model} list prices (docs/model.md section 6);",
         "  an illustration, not an estimate.",
         f"Source: list prices in USD per 1M tokens: input {list_in}, output {list_out};",
         f"  {train_source}.",
@@ -332,12 +332,12 @@ def rochet_chone(n: int) -> ScreeningInstance:
 
 
 def mussa_rosen(n: int) -> ScreeningInstance:
-    """Mussa-Rosen with theta_i = i/N, f_i = 1/N (model.md section 5)."""
+    """Mussa-Rosen with theta_i = i/N, f_i = 1/N (docs/model.md section 5)."""
     notes = [
         f"Mussa-Rosen quality screening with N = {n} types theta_i = i/N, f_i = 1/N,",
         "  value theta q, cost q^2/2. Source: M. Mussa and S. Rosen (1978), 'Monopoly and",
         "  Product Quality', JET 18. Exact finite-N optimum: q_i = max(0, 2i/N - 1), profit",
-        "  1/12 + 1/(4N) + 1/(6N^2) (model.md section 5; N = 10: 0.11).",
+        "  1/12 + 1/(4N) + 1/(6N^2) (docs/model.md section 5; N = 10: 0.11).",
         GENERATED,
     ]
     return ScreeningInstance(
@@ -352,10 +352,10 @@ def mussa_rosen(n: int) -> ScreeningInstance:
 
 
 def two_type_saturating() -> ScreeningInstance:
-    """Two types, saturating value 1 - exp(-q), unit cost 0.1 (model.md section 5)."""
+    """Two types, saturating value 1 - exp(-q), unit cost 0.1 (docs/model.md section 5)."""
     notes = [
         "Two types theta = (1, 2) with probabilities (0.6, 0.4), saturating value",
-        "  theta (1 - exp(-q)), unit cost c = 0.1. Exact optimum (model.md section 5):",
+        "  theta (1 - exp(-q)), unit cost c = 0.1. Exact optimum (docs/model.md section 5):",
         "  q_L = ln(10/3), q_H = ln 20, payments (0.7, 1.2), profit 0.7079323.",
         GENERATED,
     ]

@@ -9,7 +9,7 @@ become an :class:`~pyomo_llmprice.io.Instance`, the optimal Token Packages menu 
 solved by :func:`pyomo_llmprice.pipeline.solve_instance` (Ipopt, then the all-pairs
 IC/IR check), and every package becomes a plan by
 :func:`pyomo_llmprice.tariffs.tariff_menu_from_result` (its tangent two-part tariff: a
-fixed fee plus each token class at the plan's common markup over its cost, model.md
+fixed fee plus each token class at the plan's common markup over its cost, docs/model.md
 section 3; types bunched on one package share one plan). A
 result that is not ``optimal`` (no convergence, failed verification) raises
 :class:`PricingError` instead of returning prices.

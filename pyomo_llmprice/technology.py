@@ -128,7 +128,7 @@ class Technology:
 
     @property
     def theta_hat(self) -> float:
-        """Virtual value above which fine-tuning is positive (model.md section 3)."""
+        """Virtual value above which fine-tuning is positive (docs/model.md section 3)."""
         p = self.cobb_douglas_precision
         a, b, g = p.alpha, p.beta, p.gamma
         return (

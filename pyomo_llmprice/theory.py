@@ -66,7 +66,7 @@ _CHUNK_ELEMENTS = 4_000_000
 
 
 # --------------------------------------------------------------------------------------
-# 1. Pointwise optimum of the Cobb-Douglas technology (model.md section 3)
+# 1. Pointwise optimum of the Cobb-Douglas technology (docs/model.md section 3)
 # --------------------------------------------------------------------------------------
 
 
@@ -627,7 +627,7 @@ def max_cross_scale_ic_violation(
 
 
 # --------------------------------------------------------------------------------------
-# 4. The paper's worked example (model.md section 4) and two-part tariffs
+# 4. The paper's worked example (docs/model.md section 4) and two-part tariffs
 # --------------------------------------------------------------------------------------
 
 PAPER_PACKAGES_PROFIT = 97 / 1080
@@ -705,7 +705,7 @@ def two_part_tariff(
 
 
 # --------------------------------------------------------------------------------------
-# 5. Textbook benchmarks (model.md section 5)
+# 5. Textbook benchmarks (docs/model.md section 5)
 # --------------------------------------------------------------------------------------
 
 

@@ -4,7 +4,7 @@ The paper's type spaces are continua; the numerical models screen N discrete typ
 with probabilities `f_i`. A :class:`TypeSet` keeps the *description* of each type
 (a bare index `theta`, a vector of task values, or a value-scale pair) rather than
 only `theta`, because Token Allocations needs the full description while Token
-Packages only needs the one-dimensional index (model.md section 2).
+Packages only needs the one-dimensional index (docs/model.md section 2).
 
 The discretizers below build the grids used by the shipped instances; all of them
 are deterministic (sampling takes an explicit seed).
@@ -192,7 +192,7 @@ class TypeSet:
         """The one-dimensional type index theta that Token Packages screens on.
 
         Tasks: the CES aggregate `(sum_j mu_j w_j^kappa)^(1-alpha-beta)` with
-        `kappa = 1/(1-alpha-beta)`; value-scale: `w * s^(1-alpha-beta)` (model.md
+        `kappa = 1/(1-alpha-beta)`; value-scale: `w * s^(1-alpha-beta)` (docs/model.md
         section 2). Both need the precision exponents; a bare theta does not.
         """
         if self.kind == "theta":

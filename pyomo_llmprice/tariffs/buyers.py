@@ -1,7 +1,7 @@
 """Buyers' best responses: to a package of token totals and to a two-part tariff.
 
 The seller leads with an offer; each buyer follows with its own optimal choice. Two
-offers matter (model.md section 2):
+offers matter (docs/model.md section 2):
 
 * a package of totals ``(X, Y, Z)`` under Token Packages: the buyer spreads X and Y over
   its tasks. With Cobb-Douglas precision the split is proportional to ``w_j^kappa`` and the
@@ -17,7 +17,7 @@ A buyer model is any object with ``demand(theta, prices) -> (tokens (..., 3), gr
 ``cost(tokens) -> seller cost``; three are provided: :class:`CobbDouglasBuyer` (closed
 form), :class:`NumericalBuyer` (any precision function, scipy) and
 :class:`QuadraticBuyer`, the textbook one-good buyer ``theta q - q^2/2`` with unit cost
-``c`` (model.md section 5), whose quantity is reported as the input-token class so that
+``c`` (docs/model.md section 5), whose quantity is reported as the input-token class so that
 the quantity-discount case runs through the same tariff code; :class:`ValueBuyer` does the
 same for any concave one-good value ``theta v(q)`` numerically.
 """
@@ -82,7 +82,7 @@ def cobb_douglas_demand(
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Tokens ``(X, Y, Z)`` maximizing ``theta X^a Y^b (b+Z)^g - p_x X - p_y Y - p_z Z`` and ``u``.
 
-    The pointwise optimum of model.md section 3 with ``phi -> theta`` and costs -> prices,
+    The pointwise optimum of docs/model.md section 3 with ``phi -> theta`` and costs -> prices,
     vectorized by broadcasting (types x plans). ``Z = 0`` below the threshold
     ``b^(1-sigma) (p_x/a)^a (p_y/b)^b (p_z/g)^(1-a-b)``; nothing for ``theta <= 0``.
     """
@@ -226,7 +226,7 @@ class NumericalBuyer:
 
 
 # --------------------------------------------------------------------------------------
-# The textbook one-good buyer (quantity discounts, model.md section 5)
+# The textbook one-good buyer (quantity discounts, docs/model.md section 5)
 # --------------------------------------------------------------------------------------
 
 
@@ -295,7 +295,7 @@ class ValueGood(_OneGood):
 
     Plays the role of a technology (the good is priced as the input-token class, like
     :class:`QuadraticGood`) for value functions without a closed-form demand, e.g. the
-    saturating ``1 - exp(-q)`` of model.md section 5; :class:`ValueBuyer` best-responds.
+    saturating ``1 - exp(-q)`` of docs/model.md section 5; :class:`ValueBuyer` best-responds.
     """
 
     value: Callable[[float], float]
