@@ -6,7 +6,7 @@ maximize its own net utility, or buys nothing. :func:`best_response` computes th
 all types x plans at once (numpy); :func:`tariff_menu_from_result` turns a solved,
 verified screening menu into its tangent two-part tariffs; :func:`evaluate_tariffs`
 reports the profit they really earn and each type's largest gain over its intended
-choice (the 1/N^2 gap of tangent tariffs on finite type sets, model.md section 3).
+choice (the 1/N^2 gap of tangent tariffs on finite type sets, docs/model.md section 3).
 
 Ties (a type indifferent, within ``tie_tol``, between options) go to the option the
 seller prefers (highest profit from that type), then to the lowest plan index, with
