@@ -488,6 +488,7 @@ def _check_commands(
             raise InstanceError(
                 where, str(kind), "unsupported statement: the format has only 'set' and 'param'"
             )
+        _check_data_part(command, where)
         declared = _declared(command)
         for decl_kind, name in declared:
             if name in scalars and (len(declared) > 1 or len(command) != 4 or command[2] != ":="):
@@ -505,6 +506,28 @@ def _check_commands(
             if name in seen:
                 raise InstanceError(where, name, "given twice")
             seen.add(name)
+
+
+def _check_data_part(command: list[Any], where: str) -> None:
+    """Refuse what Pyomo's reader fails on with ``list index out of range`` (no data
+    after ``:=``) or quietly ignores (a ``default`` value: types left out would get
+    it, which the format never relies on), naming the statement's entry."""
+    if command[0] != "param":
+        return
+    head = command[1 : command.index(":=")] if ":=" in command else command[1:]
+    names = [name for _, name in _declared(command) if name != "default"]
+    entry = names[0] if names else "param"
+    if "default" in head:
+        raise InstanceError(
+            where,
+            entry,
+            "'default' is not part of the format: give every type its value "
+            f"(e.g. 'param {entry} := low 0.5 high 0.5 ;')",
+        )
+    if command[-1] == ":=":
+        if "TYPES" in names or ("set", "TYPES") in _declared(command):
+            raise InstanceError(where, "TYPES", "empty: declare at least one type")
+        raise InstanceError(where, entry, "no values after ':='")
 
 
 def _suggest(name: str, names: tuple[str, ...] = (*SETS, *PARAMS)) -> str:
@@ -547,12 +570,22 @@ def _members(data: Mapping[str, Any], name: str, where: str, what: str) -> tuple
     raw = data[name]
     if set(raw) != {None}:
         raise InstanceError(where, name, "indexed sets are not part of the format")
-    labels = [_label(v, where, name) for v in raw[None]]
-    seen: set[str] = set()
-    for lab in labels:
-        if lab in seen:
+    values = list(raw[None])
+    labels = [_label(v, where, name) for v in values]
+    # Pyomo reads 1 and 1.0 as equal numbers: one key for both, so compare values
+    seen: dict[Any, str] = {}
+    for value, lab in zip(values, labels, strict=True):
+        if value in seen:
+            first = seen[value]
+            if first != lab:
+                raise InstanceError(
+                    where,
+                    name,
+                    f"duplicate {what}: labels {first!r} and {lab!r} read as the same number "
+                    f"{float(value):g}; write labels as words (e.g. t1 and t2)",
+                )
             raise InstanceError(where, name, f"duplicate {what} {lab!r}")
-        seen.add(lab)
+        seen[value] = lab
     if not labels:
         raise InstanceError(where, name, f"empty: declare at least one {what}")
     return tuple(labels)
