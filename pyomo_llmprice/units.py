@@ -50,6 +50,7 @@ money is normalized.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -416,6 +417,7 @@ def _numerical_first_best(tech: Technology, weights: FloatArray, measures: Float
             lambda v: -surplus(v) / scale[0],
             start,
             method="L-BFGS-B",
+            jac="3-point",
             bounds=bounds,
             options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10_000},
         )
@@ -433,7 +435,19 @@ def _numerical_first_best(tech: Technology, weights: FloatArray, measures: Float
 
 
 def _numerical_units(instance: Instance) -> Units:
-    """Money only, from the top type's numerical first best (tokens kept)."""
+    """Money only, from the top type's numerical first best (tokens kept).
+
+    The inner solve takes a few tenths of a second and the pipeline asks for the units
+    more than once (normalize, then the tolerance), so results are cached per instance
+    (instances are frozen; an unhashable precision function is simply not cached).
+    """
+    try:
+        return _cached_numerical_units(instance)
+    except TypeError:  # unhashable: lru_cache refuses it before calling
+        return _solve_numerical_units(instance)
+
+
+def _solve_numerical_units(instance: Instance) -> Units:
     weights, measures = _value_weights(instance.types)
     active = np.asarray(instance.types.prob, float) > 0
     total = np.where(active, weights.sum(axis=1), -np.inf)
@@ -460,6 +474,9 @@ def _numerical_units(instance: Instance) -> Units:
         reason="only money is normalized: tokens stay in instance units because the "
         "precision function is not Cobb-Douglas",
     )
+
+
+_cached_numerical_units = functools.lru_cache(maxsize=16)(_solve_numerical_units)
 
 
 def _screening_first_best(instance: ScreeningInstance) -> FloatArray | str:
