@@ -248,6 +248,14 @@ class TextOptionsWrapper(LegacySolverWrapper):
     and pass 0/None as ``timelimit`` for "no limit"; both are normalized here.
     """
 
+    def __init__(self, **kwds: Any) -> None:
+        # In-memory interfaces are Pyomo's "python" io (as the direct interfaces);
+        # Pyomo's wrapper refuses every solver_io, which its scenario tests pass.
+        solver_io = kwds.pop("solver_io", None)
+        if solver_io not in (None, "python"):
+            raise ValueError(f"solver_io={solver_io!r}: this solver works in memory ('python')")
+        super().__init__(**kwds)
+
     def set_options(self, options: Any) -> None:
         opts = normalize_options(options)
         timelimit = opts.pop("timelimit", None)

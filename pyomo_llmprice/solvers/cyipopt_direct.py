@@ -120,7 +120,10 @@ class IpoptSolutionLoader(SolutionLoader):
     def get_duals(self, cons_to_load: Sequence[ConstraintData] | None = None) -> dict:
         self._require(self._duals, NoDualsError)
         rows = self._ev.constraint_rows
-        cons = self._ev.constraint_list if cons_to_load is None else cons_to_load
+        if cons_to_load is None:  # constant constraints too, with dual 0 (as Ipopt's NL gives)
+            cons = self._ev.constraint_list + self._ev.trivial_constraints
+        else:
+            cons = cons_to_load
         out = {}
         for con in cons:
             ids = rows.get(con)
@@ -401,16 +404,24 @@ class CyIpoptDirect(SolverBase):
 
 def objective_scaling(ev: NLPEvaluator) -> float | None:
     """The objective's entry in a ``scaling_factor`` Suffix on its block or above."""
+    from pyomo.core.kernel.suffix import ISuffix
+
     obj = ev.objective_data
     if obj is None:
         return None
-    blk = obj.parent_block()
+    blk = _parent(obj)
     while blk is not None:
-        suffix = blk.component("scaling_factor")
-        if isinstance(suffix, Suffix) and suffix.get(obj) is not None:
+        suffix = getattr(blk, "scaling_factor", None)  # environ and kernel blocks alike
+        if isinstance(suffix, (Suffix, ISuffix)) and suffix.get(obj) is not None:
             return float(suffix[obj])
-        blk = blk.parent_block()
+        blk = _parent(blk)
     return None
+
+
+def _parent(component: Any) -> Any:
+    """The enclosing block of an environ (parent_block()) or kernel (.parent) component."""
+    parent_block = getattr(component, "parent_block", None)
+    return parent_block() if parent_block is not None else getattr(component, "parent", None)
 
 
 def effective_options(
@@ -429,9 +440,12 @@ def effective_options(
     return opts
 
 
-def _import_suffix(model: Any, name: str) -> Suffix | None:
-    suffix = model.component(name)
-    if isinstance(suffix, Suffix) and suffix.import_enabled():
+def _import_suffix(model: Any, name: str) -> Any:
+    """The model's IMPORT suffix `name` (an environ Suffix or a kernel suffix), if any."""
+    from pyomo.core.kernel.suffix import ISuffix
+
+    suffix = getattr(model, name, None)
+    if isinstance(suffix, (Suffix, ISuffix)) and suffix.import_enabled():
         return suffix
     return None
 
@@ -504,8 +518,6 @@ class LegacyCyIpoptDirect(TextOptionsWrapper, CyIpoptDirect):
             legacy_soln.variable[symbol_map.getSymbol(var)]["Rc"] = val
         for con, val in loader.get_duals().items():
             legacy_soln.constraint[symbol_map.getSymbol(con)] = {"Dual": val}
-        for con in ev.trivial_constraints:  # named, as Pyomo's writers name them; no dual
-            symbol_map.getSymbol(con)
         if ev.objective_data is not None:
             legacy_soln.objective[symbol_map.getSymbol(ev.objective_data)] = {
                 "Value": results.incumbent_objective

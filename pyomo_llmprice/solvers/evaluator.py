@@ -64,7 +64,6 @@ _MUST_TRANSFORM = {
     "LogicalConstraint": "logical constraints need binary variables: use a mixed-integer solver",
     "SOSConstraint": "SOS constraints are combinatorial: use a mixed-integer solver",
     "ISOS": "SOS constraints are combinatorial: use a mixed-integer solver",
-    "Piecewise": "Piecewise adds binary variables: use a mixed-integer solver",
 }
 
 
@@ -399,8 +398,10 @@ class NLPEvaluator:
         #: constraint -> its rows (a ranged constraint with variable bounds has two)
         self.constraint_rows: dict[ConstraintData, list[int]] = {}
         self.constraint_list: list[ConstraintData] = []
-        #: constraints without free variables (checked, then left out of the NLP)
+        #: constraints left out of the NLP, as Pyomo's NL writer leaves them out:
+        #: constant ones (checked, reported with dual 0) and free rows (no finite bound)
         self.trivial_constraints: list[ConstraintData] = []
+        self.free_constraints: list[ConstraintData] = []
         for con in model.component_data_objects(Constraint, active=True, descend_into=True):
             pieces = self._standardize(con)
             ids = []
@@ -410,6 +411,9 @@ class NLPEvaluator:
                     self._check_trivial(con, row, lo, hi)
                     if con not in self.trivial_constraints:
                         self.trivial_constraints.append(con)
+                    continue
+                if lo == -math.inf and hi == math.inf:
+                    self.free_constraints.append(con)
                     continue
                 ids.append(len(rows))
                 rows.append(row)

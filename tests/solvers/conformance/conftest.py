@@ -9,7 +9,7 @@ are added to the solver lists they are parametrized over. Two suites:
 * ``pyomo/solvers/tests/models`` (small LP/QP/QCP models, environ and kernel) through
   Pyomo's scenario generator, checked against Pyomo's stored results where the
   installed Pyomo ships them and otherwise against the KKT conditions
-  (:mod:`.kkt`), which any optimum of these models satisfies.
+  (kkt_reference.py), which any optimum of these models satisfies.
 """
 
 from __future__ import annotations
@@ -137,6 +137,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             )
             params.append(pytest.param(case, id=case.id, marks=marks))
         metafunc.parametrize("contrib_case", params)
+    if "scenario" in metafunc.fixturenames:
+        _generate_model_params(metafunc)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -157,3 +159,53 @@ def legacy_v2_names() -> Iterator[None]:
 def pytest_configure(config: pytest.Config) -> None:
     """Pyomo's parametrized copies carry a ``solver`` mark; declare it."""
     config.addinivalue_line("markers", "solver(name): Pyomo's mark of a solver test")
+
+
+# ---------------------------------------------------------------- pyomo/solvers/tests/models
+
+#: what our solvers declare to Pyomo's scenario generator: continuous models only
+#: (models needing 'integer', 'sos1' or 'sos2' are left out by the generator itself)
+CAPABILITIES = {"linear", "quadratic_objective", "quadratic_constraint"}
+
+#: model tests that must end in our refusal, and why
+#: (none: the generator leaves out the integer and SOS models, and LP_piecewise's
+#: Piecewise of a convex function bounded below simplifies to plain constraints)
+MODEL_REFUSALS: dict[str, str] = {}
+
+
+def model_scenarios() -> list[tuple[tuple[str, str, str], Any]]:
+    """Pyomo's (model, solver, io) scenarios for our solvers.
+
+    Our cases go into Pyomo's case table before anything fills it, so the generator
+    does not spend seconds probing every other solver; any other entries are ignored.
+    """
+    from pyomo.solvers.tests import solvers as pyomo_solvers
+    from pyomo.solvers.tests.testcases import generate_scenarios
+
+    table = pyomo_solvers._test_solver_cases
+    for name, _ in SOLVERS:
+        if (name, "python") not in table:
+            table[name, "python"] = pyomo_solvers.initialize(
+                name=name,
+                io="python",
+                capabilities=CAPABILITIES,
+                import_suffixes=["dual", "rc"],
+            )
+    ours = {name for name, _ in SOLVERS}
+    return [(key, case) for key, case in generate_scenarios() if key[1] in ours]
+
+
+def _generate_model_params(metafunc: pytest.Metafunc) -> None:
+    params = []
+    for key, case in model_scenarios():
+        model, solver, _ = key
+        reason = MODEL_REFUSALS.get(model)
+        marks = (
+            [pytest.mark.xfail(reason=reason, raises=UnsupportedModelError, strict=True)]
+            if reason
+            else []
+        )
+        if case.status == "skip":
+            marks.append(pytest.mark.skip(reason=case.msg))
+        params.append(pytest.param(key, case, id=f"{model}[{solver}]", marks=marks))
+    metafunc.parametrize(("scenario", "case"), params)
