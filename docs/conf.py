@@ -19,10 +19,13 @@ author = "the pyomo_llmprice developers"
 copyright = "the pyomo_llmprice developers"
 release = "0.1.0"
 
+# No sphinx.ext.napoleon: the package's docstrings have no Google or NumPy sections, and
+# napoleon reads the first line of every attribute and property docstring that holds a
+# colon as "type: description" (PROB_SUM_TOL came out as "Type: Probabilities must sum
+# to 1 within this tolerance").
 extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
-    "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
     "llmprice_docs",
 ]
@@ -44,8 +47,9 @@ autodoc_default_options = {
 autodoc_typehints = "description"
 autodoc_typehints_format = "short"
 autodoc_preserve_defaults = True
-napoleon_google_docstring = True
-napoleon_numpy_docstring = True
+# A method without a docstring of its own shows none, rather than Pyomo's (NumPy-style,
+# which plain reST misreads) for the solver interface methods it overrides.
+autodoc_inherit_docstrings = False
 
 # The docstrings write code and math between single backticks (the package's
 # convention for formulas such as `x^alpha`): render it as inline code.

@@ -15,6 +15,8 @@ time from the same objects the program uses, so the user guide cannot drift from
     with ``outcomes.STATUSES``, plus the codes for bad input and internal errors).
 ``llmprice-solvers``
     the solvers the package registers with Pyomo (``plugins.SOLVERS``).
+``llmprice-block-options`` *module.DataClass*
+    the keyword options of a modeling block (its ``CONFIG``).
 
 Every directive builds docutils nodes directly (no text round trip through a
 parser), so the tables look the same whichever source format includes them.
@@ -245,7 +247,45 @@ class SolversDirective(SphinxDirective):
         return [table(["solver name", "what it is"], rows, [25, 75])]
 
 
+class BlockOptionsDirective(SphinxDirective):
+    """``llmprice-block-options MODULE.DataClass``: the keyword options of a block.
+
+    The blocks take their data class's ``CONFIG`` entries as keyword arguments
+    (``TokenPackages(instance=..., ic="generated")``); this renders name, default,
+    domain and description of each entry from the ``ConfigDict`` itself.
+    """
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        import importlib
+
+        module_name, _, class_name = self.arguments[0].rpartition(".")
+        try:
+            data_cls = getattr(importlib.import_module(module_name), class_name)
+            config = data_cls.CONFIG
+        except (ImportError, AttributeError) as err:
+            raise self.error(f"no CONFIG at {self.arguments[0]!r}: {err}") from None
+        rows: list[list[Cell]] = []
+        for name in config.keys():
+            entry = config.get(name)
+            default = entry.value()
+            domain = entry.domain_name()
+            if domain.startswith("_"):  # a private validator: its docstring says it all
+                domain = ""
+            rows.append(
+                [
+                    _code(name),
+                    _code(repr(default)) if default is not None else "",
+                    _code(domain) if domain else "",
+                    " ".join((entry._description or "").split()),
+                ]
+            )
+        return [table(["option", "default", "domain", "meaning"], rows, [18, 10, 22, 50])]
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_directive("llmprice-block-options", BlockOptionsDirective)
     app.add_directive("llmprice-commands", CommandsDirective)
     app.add_directive("llmprice-options", OptionsDirective)
     app.add_directive("llmprice-exit-codes", ExitCodesDirective)
