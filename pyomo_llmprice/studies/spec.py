@@ -18,8 +18,12 @@
     outputs: [profit, revenue, max_ic_violation]
 
 Every problem is reported as one line ``<file>: <entry>: <problem>`` by
-:class:`SpecError`. Each task has a key derived from its parameter values, so a
-re-run recognises the tasks it has already finished.
+:class:`SpecError`. Each task has a key: a hash of everything its row depends on
+(the base file's bytes, the fixed settings, solver options, outputs and the task's
+parameter values), so a re-run recognises the rows it can keep and recomputes the
+rest. A spec of more than ``max_tasks`` tasks (default :data:`MAX_TASKS`) is refused
+before any list of values is built, and Ipopt's file options (``output_file``, ...)
+are refused: a sweep's workers must not write, read or load files the spec names.
 """
 
 from __future__ import annotations
@@ -37,9 +41,11 @@ import numpy as np
 
 from pyomo_llmprice.errors import UserInputError, require
 from pyomo_llmprice.io import TECHNOLOGY_PARAMS
+from pyomo_llmprice.solvers.config import file_options
 
 __all__ = [
     "GRIDS",
+    "MAX_TASKS",
     "OUTPUTS",
     "PARAMETERS",
     "SpecError",
@@ -48,6 +54,9 @@ __all__ = [
     "load_spec",
     "parse_spec",
 ]
+
+#: tasks a spec may have unless the caller raises the cap (``llmprice sweep --max-tasks``)
+MAX_TASKS = 100_000
 
 #: type grids a sweep can rebuild (``types: {grid: ...}``) and the sizes each takes
 GRIDS: dict[str, tuple[str, ...]] = {
@@ -130,6 +139,8 @@ class SweepSpec:
     mode: str = "grid"
     parameters: dict[str, list[Any]] = field(default_factory=dict)
     outputs: tuple[str, ...] = OUTPUTS
+    #: SHA-256 of the base file's bytes when the spec was read ("" = hash on demand)
+    base_sha256: str = ""
 
     def tasks(self) -> list[SweepTask]:
         """All combinations (``grid``) or the aligned values (``zip``), keyed by content."""
@@ -143,9 +154,12 @@ class SweepSpec:
         return out
 
     def fixed(self) -> dict[str, Any]:
-        """What every task shares (part of each key, so a changed spec starts afresh)."""
+        """What every task shares, all of it part of each key: an edited base file,
+        other solver options or other outputs make the stored rows stale (recomputed).
+        The base enters by content, not by path: a moved file keeps its rows."""
         return {
-            "base": str(self.base),
+            "base_sha256": self.base_sha256 or file_sha256(self.base),
+            "outputs": list(self.outputs),
             "setting": self.setting,
             "solver": self.solver,
             "ic": self.ic,
@@ -155,14 +169,21 @@ class SweepSpec:
         }
 
 
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes (a comment edited in the base counts as a change:
+    the cheap, conservative choice over hashing the parsed instance)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def task_key(fixed: Mapping[str, Any], params: Mapping[str, Any]) -> str:
     """A short stable hash of everything that determines a task's result."""
     text = json.dumps({"fixed": fixed, "params": params}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read and validate a ``.yaml``/``.yml`` or ``.json`` sweep spec."""
+def load_spec(path: str | Path, max_tasks: int = MAX_TASKS) -> SweepSpec:
+    """Read and validate a ``.yaml``/``.yml`` or ``.json`` sweep spec of at most
+    `max_tasks` tasks."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -184,11 +205,15 @@ def load_spec(path: str | Path) -> SweepSpec:
             where = f"line {mark.line + 1}" if mark is not None else "file"
             problem = getattr(exc, "problem", None) or str(exc)
             raise SpecError(path, where, f"invalid YAML: {problem}") from None
-    return parse_spec(data, path)
+    return parse_spec(data, path, max_tasks=max_tasks)
 
 
-def parse_spec(data: Any, path: str | Path | None = None) -> SweepSpec:
-    """Validate the parsed document; relative ``base`` paths start at the spec's folder."""
+def parse_spec(data: Any, path: str | Path | None = None, max_tasks: int = MAX_TASKS) -> SweepSpec:
+    """Validate the parsed document; relative ``base`` paths start at the spec's folder.
+
+    More than `max_tasks` tasks (or range points) is refused up front: a typo such
+    as ``num: 100000000`` would otherwise build the list and hang without a word.
+    """
     if not isinstance(data, Mapping):
         raise SpecError(path, "file", "the spec must be a mapping of keys to values")
     unknown = sorted(set(map(str, data)) - _KEYS)
@@ -203,7 +228,11 @@ def parse_spec(data: Any, path: str | Path | None = None) -> SweepSpec:
         base = Path(path).resolve().parent / base
     if not base.is_file():
         raise SpecError(path, "base", f"no such instance file: {base}")
-    spec = SweepSpec(path=None if path is None else str(path), base=base)
+    try:
+        digest = file_sha256(base)
+    except OSError as exc:
+        raise SpecError(path, "base", f"cannot read {base}: {exc.strerror or exc}") from None
+    spec = SweepSpec(path=None if path is None else str(path), base=base, base_sha256=digest)
     for name in ("setting", "ic"):
         if name in data:
             setattr(spec, name, _choice(data[name], _CHOICES[name], path, name))
@@ -218,9 +247,17 @@ def parse_spec(data: Any, path: str | Path | None = None) -> SweepSpec:
         if not isinstance(opts, Mapping):
             raise SpecError(path, "solver_options", "must be a mapping of option names to values")
         spec.solver_options = {str(k): v for k, v in opts.items()}
+        for name in file_options(spec.solver_options):
+            raise SpecError(
+                path,
+                f"solver_options.{name}",
+                "names a file; Ipopt's file options (output_file, option_file_name, hsllib, "
+                "pardisolib) are refused in sweep specs: workers would write, read or load it",
+            )
     spec.mode = _choice(data.get("mode", "grid"), ("grid", "zip"), path, "mode")
     spec.grid = _grid(data.get("types"), path)
-    spec.parameters = _parameters(data.get("parameters"), spec, path)
+    spec.parameters = _parameters(data.get("parameters"), spec, path, max_tasks)
+    _check_size(spec, path, max_tasks)
     spec.outputs = _outputs(data.get("outputs"), path)
     return spec
 
@@ -253,7 +290,21 @@ def _grid(types: Any, path: Any) -> str | None:
     return _choice(types["grid"], tuple(GRIDS), path, "types.grid")
 
 
-def _values(raw: Any, path: Any, entry: str) -> list[Any]:
+def _check_size(spec: SweepSpec, path: Any, max_tasks: int) -> None:
+    """Refuse a sweep of more than `max_tasks` tasks, counted before they are built."""
+    sizes = [len(v) for v in spec.parameters.values()]
+    total = math.prod(sizes) if spec.mode == "grid" else max(sizes, default=0)
+    if total > max_tasks:
+        shape = " x ".join(map(str, sizes)) if spec.mode == "grid" else "zip"
+        raise SpecError(
+            path,
+            "parameters",
+            f"{total:,} tasks ({shape}), more than the {max_tasks:,} allowed; "
+            "raise --max-tasks (max_tasks=) to run it",
+        )
+
+
+def _values(raw: Any, path: Any, entry: str, max_tasks: int = MAX_TASKS) -> list[Any]:
     """A list of values, or a range ``{start, stop, num[, scale: linear|log]}``."""
     if isinstance(raw, Mapping):
         extra = sorted(set(raw) - {"start", "stop", "num", "scale"})
@@ -269,6 +320,13 @@ def _values(raw: Any, path: Any, entry: str) -> list[Any]:
         num = raw["num"]
         if isinstance(num, bool) or not isinstance(num, int) or num < 1:
             raise SpecError(path, f"{entry}.num", f"must be a positive integer, got {num!r}")
+        if num > max_tasks:  # refused before numpy allocates the points
+            raise SpecError(
+                path,
+                f"{entry}.num",
+                f"{num:,} points, more than the {max_tasks:,} tasks allowed; "
+                "raise --max-tasks (max_tasks=) to run it",
+            )
         scale = _choice(raw.get("scale", "linear"), ("linear", "log"), path, f"{entry}.scale")
         if scale == "log":
             if start <= 0 or stop <= 0:
@@ -284,7 +342,9 @@ def _values(raw: Any, path: Any, entry: str) -> list[Any]:
     raise SpecError(path, entry, f"must be a list of values or a range mapping, got {raw!r}")
 
 
-def _parameters(raw: Any, spec: SweepSpec, path: Any) -> dict[str, list[Any]]:
+def _parameters(
+    raw: Any, spec: SweepSpec, path: Any, max_tasks: int = MAX_TASKS
+) -> dict[str, list[Any]]:
     if raw is None:
         raise SpecError(path, "parameters", "missing: at least one parameter to sweep")
     if not isinstance(raw, Mapping) or not raw:
@@ -295,7 +355,7 @@ def _parameters(raw: Any, spec: SweepSpec, path: Any) -> dict[str, list[Any]]:
         entry = f"parameters.{name}"
         if name not in PARAMETERS:
             raise SpecError(path, entry, f"unknown parameter; sweepable: {', '.join(PARAMETERS)}")
-        values = _values(values_raw, path, entry)
+        values = _values(values_raw, path, entry, max_tasks)
         if name in _CHOICES:
             values = [_choice(v, _CHOICES[name], path, entry) for v in values]
         elif name == "solver":

@@ -1,12 +1,23 @@
 """Parameter sweeps on Dask: one verified solve per task, stored as it finishes.
 
 Results go to a directory of Parquet part files, one per finished task
-(``part-<key>.parquet``, written under a dotted temporary name and renamed, so a
-crash never leaves half a file). ``pandas.read_parquet(out)`` reads them as one
+(``part-<key>.parquet``, written under a unique dotted temporary name and renamed,
+so a crash never leaves half a file). ``pandas.read_parquet(out)`` reads them as one
 table. A re-run lists the part files, skips the tasks already stored and solves
 the rest: an interrupted sweep loses at most the tasks that were in flight.
 Failed solves and invalid parameter combinations are rows with their status and
 message, never dropped.
+
+The folder holds the rows of one spec. A task's key hashes everything its row
+depends on (:meth:`~pyomo_llmprice.studies.spec.SweepSpec.fixed`: the base file's
+bytes, settings, solver options and outputs, and the task's parameters), so parts
+whose key the spec no longer has (an edited base, other options or outputs, removed
+values) are stale: they are moved to ``out/_stale/`` (kept, not deleted; Arrow and
+pandas skip ``_`` and ``.`` names), counted in the summary and recomputed. All parts
+left at the top share one spec's columns, so ``read_parquet(out)`` (whose schema
+comes from one file) never drops a column. A sweep holds ``out/.lock`` (created with
+``O_CREAT | O_EXCL``) while it works: a second sweep into the same folder waits for
+it, then resumes from what it stored.
 
 The driver writes all files, so workers of a remote cluster (``scheduler``) need
 the package installed but no shared file system.
@@ -14,12 +25,15 @@ the package installed but no shared file system.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
+import socket
+import struct
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,9 +41,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pyomo_llmprice.errors import UserInputError
 from pyomo_llmprice.io import TECHNOLOGY_PARAMS, Instance, read_instance, technology_params
 from pyomo_llmprice.progress import progress_bar, quiet
-from pyomo_llmprice.studies.spec import SweepSpec, SweepTask
+from pyomo_llmprice.studies.spec import SweepSpec, SweepTask, file_sha256
 from pyomo_llmprice.technology import Technology
 from pyomo_llmprice.types import (
     paper_theta_cdf,
@@ -39,7 +54,9 @@ from pyomo_llmprice.types import (
 )
 
 __all__ = [
+    "SweepLock",
     "SweepSummary",
+    "check_scheduler",
     "finished_keys",
     "read_results",
     "run_sweep",
@@ -48,6 +65,13 @@ __all__ = [
 ]
 
 PART_PREFIX = "part-"
+#: where stale parts go (a leading "_": pyarrow's dataset discovery skips it)
+STALE_DIR = "_stale"
+LOCK_NAME = ".lock"
+#: seconds to connect to a ``--scheduler`` and to hear its handshake
+SCHEDULER_TIMEOUT = 5.0
+#: a Dask handshake is a few hundred bytes; a larger announced size is another server
+_MAX_HANDSHAKE = 1 << 26
 #: outputs stored as text; all others are floats (NaN when not available)
 _TEXT_OUTPUTS = frozenset({"termination"})
 
@@ -62,6 +86,7 @@ class SweepSummary:
     failed: int  # of those, not optimal
     out: Path
     seconds: float
+    stale: int = 0  # parts of an earlier spec, base file or outputs moved to out/_stale
 
 
 def task_instance(base: Instance, grid: str | None, params: dict[str, Any], key: str) -> Instance:
@@ -175,9 +200,167 @@ def _ignore_interrupts() -> None:
 
 def _write_part(out: Path, row: dict[str, Any]) -> None:
     final = out / f"{PART_PREFIX}{row['key']}.parquet"
-    tmp = out / f".{final.name}.tmp"
+    tmp = out / f".{final.name}.{uuid.uuid4().hex}.tmp"  # unique: never shared by writers
     pd.DataFrame([row]).to_parquet(tmp, index=False)
     os.replace(tmp, final)
+
+
+def set_aside_stale(out: Path, keys: set[str]) -> int:
+    """Move the parts whose key is not in `keys` to ``out/_stale``; how many moved."""
+    stale = sorted(finished_keys(out) - keys)
+    if stale:
+        (out / STALE_DIR).mkdir(exist_ok=True)
+    for key in stale:
+        name = f"{PART_PREFIX}{key}.parquet"
+        os.replace(out / name, out / STALE_DIR / name)
+    return len(stale)
+
+
+class SweepLock:
+    """``out/.lock``, created with ``O_CREAT | O_EXCL``: one sweep writes to a folder
+    at a time, so two never set each other's parts aside or race on a rename.
+
+    The file names the holder (host, pid, start). A second sweep waits (``on_wait``
+    is told once, with the holder); a lock whose process is gone on this host is
+    taken over. A lock from another host cannot be checked: its message says to
+    remove the file if that sweep is no longer running.
+    """
+
+    def __init__(
+        self, out: Path, on_wait: Callable[[str], None] | None = None, poll: float = 0.5
+    ) -> None:
+        self.path = Path(out) / LOCK_NAME
+        self.on_wait = on_wait
+        self.poll = poll
+
+    def __enter__(self) -> SweepLock:
+        told = False
+        me = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
+        while True:
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._holder()
+                if holder is not None and self._abandoned(holder, me["host"]):
+                    self._remove()
+                    continue
+                if not told and self.on_wait is not None:
+                    self.on_wait(self._describe(holder))
+                    told = True
+                time.sleep(self.poll)
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+            return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._remove()
+
+    def _remove(self) -> None:
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    def _holder(self) -> dict[str, Any] | None:
+        """The holder's record; {} for a lock that stays empty (its writer died)."""
+        try:
+            text = self.path.read_text()
+            age = time.time() - self.path.stat().st_mtime
+        except OSError:
+            return None  # released meanwhile: try again
+        try:
+            holder = json.loads(text)
+        except ValueError:
+            return {} if age > 10.0 else None  # being written, or never will be
+        return holder if isinstance(holder, dict) else {}
+
+    @staticmethod
+    def _abandoned(holder: dict[str, Any], host: str) -> bool:
+        if not holder:
+            return True
+        if holder.get("host") != host:
+            return False
+        try:
+            os.kill(int(holder.get("pid", -1)), 0)
+        except ProcessLookupError:
+            return True
+        except (OSError, ValueError, OverflowError):
+            return False  # alive but not ours (EPERM), or unreadable: keep waiting
+        return False
+
+    def _describe(self, holder: dict[str, Any] | None) -> str:
+        who = (
+            f"the sweep of pid {holder.get('pid')} on {holder.get('host')}"
+            if holder
+            else "another sweep"
+        )
+        return (
+            f"{self.path.parent} is in use by {who}; waiting for it to finish "
+            f"(if no such sweep runs, remove {self.path})"
+        )
+
+
+def check_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT) -> None:
+    """Refuse a scheduler address that is malformed, unreachable or not a Dask
+    scheduler, within `timeout` seconds and before Dask connects.
+
+    Dask's TCP reader allocates the size announced by the first 8 bytes it reads, so a
+    server of another kind (SSH sends its banner at once) would make it try to
+    allocate exabytes. A scheduler sends its small handshake at once: those 8 bytes
+    are read and checked here. (``tls://``: the handshake is encrypted; only the
+    connection is checked.)
+    """
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    where = f"--scheduler {address!r}"
+    try:
+        scheme, location = parse_address(address)
+        if scheme not in ("tcp", "tls"):
+            raise ValueError(f"scheme {scheme!r} is not tcp or tls")
+        host, port = parse_host_port(location)
+        port = int(port)
+    except (ValueError, TypeError) as exc:
+        raise UserInputError(
+            f"{where}: not a scheduler address of the form tcp://HOST:PORT ({_one_line(exc)})"
+        ) from None
+    if not host or not 0 < port < 65536:
+        raise UserInputError(f"{where}: not a scheduler address of the form tcp://HOST:PORT")
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except (OSError, UnicodeError) as exc:  # refused, timed out, unknown host
+        why = getattr(exc, "strerror", None) or _one_line(exc)
+        raise UserInputError(f"{where}: cannot connect within {timeout:g} s: {why}") from None
+    head = b""
+    with sock:
+        if scheme == "tls":
+            return
+        sock.settimeout(timeout)
+        try:
+            while len(head) < 8:
+                chunk = sock.recv(8 - len(head))
+                if not chunk:
+                    break
+                head += chunk
+        except OSError:
+            pass  # silent: not a scheduler
+    if len(head) < 8 or struct.unpack("Q", head)[0] > _MAX_HANDSHAKE:
+        raise UserInputError(
+            f"{where}: {host}:{port} accepts connections but does not answer as a Dask scheduler"
+        )
+
+
+def _connect(scheduler: str) -> Any:
+    """A client of a checked scheduler, its failures the user's (one line)."""
+    from dask.distributed import Client
+
+    check_scheduler(scheduler)
+    try:
+        return Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        raise UserInputError(
+            f"--scheduler {scheduler!r}: cannot connect: {_one_line(exc)}"
+        ) from None
 
 
 def read_results(out: str | Path) -> pd.DataFrame:
@@ -210,6 +393,7 @@ def run_sweep(
     progress: bool | None = None,
     limit: int | None = None,
     client: Any = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> SweepSummary:
     """Run the tasks of `spec` not yet stored in `out` on a Dask cluster.
 
@@ -220,20 +404,49 @@ def run_sweep(
     caps the tasks run by this call (the rest wait for the next one). `progress`: a bar
     over the tasks on stderr; ``None`` draws it on a terminal unless the package is quiet
     (:mod:`pyomo_llmprice.progress`).
-    """
-    from dask.distributed import Client, LocalCluster, as_completed
 
+    A `scheduler` is checked first (:func:`check_scheduler`). Parts of `out` that the
+    spec no longer has are moved to ``out/_stale`` (counted as ``stale``). While
+    another sweep holds ``out/.lock`` this call waits, telling `on_wait` once.
+    """
+    if scheduler is not None and client is None:
+        check_scheduler(scheduler)  # before any file is touched
     start = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tasks = spec.tasks()
-    done = finished_keys(out) & {t.key for t in tasks}
+    with SweepLock(out, on_wait):
+        stale = set_aside_stale(out, {t.key for t in tasks})
+        summary = _run_pending(spec, tasks, out, scheduler, workers, progress, limit, client)
+    return replace(summary, stale=stale, seconds=time.perf_counter() - start)
+
+
+def _run_pending(
+    spec: SweepSpec,
+    tasks: list[SweepTask],
+    out: Path,
+    scheduler: str | None,
+    workers: int | None,
+    progress: bool | None,
+    limit: int | None,
+    client: Any,
+) -> SweepSummary:
+    """The body of :func:`run_sweep`, under the folder's lock."""
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    start = time.perf_counter()
+    done = finished_keys(out)
     todo = [t for t in tasks if t.key not in done]
     if limit is not None:
         todo = todo[: max(0, int(limit))]
     if not todo:
         return SweepSummary(len(tasks), len(done), 0, 0, out, time.perf_counter() - start)
     base = read_instance(spec.base)
+    if spec.base_sha256 and file_sha256(spec.base) != spec.base_sha256:
+        # the keys describe the file as the spec was read: rows must match them
+        raise UserInputError(
+            f"{spec.base}: the base file changed after the spec was read; run again"
+        )
     payload = _payload(spec, tasks)
 
     cluster = None
@@ -251,7 +464,7 @@ def run_sweep(
         # the local workers do not each print a KeyboardInterrupt traceback.
         client.run(_ignore_interrupts)
     elif client is None:
-        client = Client(scheduler)
+        client = _connect(scheduler)
     ran = failed = 0
     bar = progress_bar(
         total=len(tasks), initial=len(done), unit=" task", desc="sweep", enabled=progress
