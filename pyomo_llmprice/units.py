@@ -21,25 +21,38 @@ degree 1 in the task values, and the Token Allocations value ``w min(s, s') u`` 
 ``sum_j mu_j w_j u_j`` are linear in them; scales ``s`` and task measures ``mu_j`` count
 tasks and are kept.
 
-The units are the top type's first best: the buyer with the largest index theta (among
-types with positive probability) facing prices equal to marginal costs buys
-``(X, Y, Z)`` (:func:`pyomo_llmprice.theory.pointwise_bundle` with ``phi = theta_max``);
-``Q_x = X``, ``Q_y = Y``, ``Q_z = B + Z`` and ``M = theta_max X^a Y^b (B + Z)^g``, that
-buyer's gross value. Then, in normalized units, ``theta~_max = 1``, the top first best is
-``(1, 1, 1 - B~)`` with precision 1 and value 1, and the costs are ``c~_x = alpha``,
-``c~_y = beta`` and ``c~_z >= gamma`` (equal when the top type fine-tunes): every number
-is O(1). The gross value rather than the surplus is the money unit because it bounds what
-any type pays (IR) and gains from any bundle, which is what a tolerance on IC and IR
-compares against; the surplus is the same up to the factor ``1 - sigma`` or so. Because
-the units are computed from the instance, they are equivariant: the instance with theta
-and costs times ``k`` has ``M`` times ``k``, the instance in other token units has ``Q``
+The units come from the first best (prices equal to marginal costs), computed from the
+instance alone. Tokens: the buyer with the largest index theta among types with positive
+probability buys ``(X, Y, Z)`` (:func:`pyomo_llmprice.theory.pointwise_bundle` with
+``phi = theta_max``); ``Q_x = X``, ``Q_y = Y``, ``Q_z = B + Z``, so that the top first
+best is ``(1, 1, 1 - B~)`` with precision 1 and every menu's tokens lie in [0, 1]
+(distortions are downward). Money: ``M = sum_i f_i W_i``, the expected first-best welfare
+(``W_i`` type i's first-best surplus), an upper bound of the objective, expected profit,
+which is therefore O(1) (typically 0.3 to 0.6) in normalized units. Ipopt's tolerances are
+absolute on the objective's scale: with the top type's value as money unit instead, the
+profit of paper_theta_20 is 0.014 and Ipopt at ``tol=1e-9`` stops 2.4e-8 below the exact
+discrete optimum; with ``M`` it stops 7e-10 below, as in the instance's own units.
+Normalized, ``theta~_max = rho``, ``c~_x = alpha rho``, ``c~_y = beta rho`` and
+``c~_z >= gamma rho`` (equal when the top type fine-tunes), with
+``rho = V / M`` the top type's first-best gross value ``V = theta_max X^a Y^b (B + Z)^g``
+over the expected welfare.
+
+``V`` is the instance's value scale per buyer (:func:`value_scale`, ``Units.value_scale``):
+it bounds what any type pays (IR) and gains from any bundle, so a tolerance on IC and IR
+per buyer is ``rtol * V``, fixed by the instance and never by the menu (the surplus would
+do as well, up to a factor ``1 - sigma`` or so; the gross value is simpler to state).
+Both scales come out of the one first-best computation of :func:`units_of`. Because they
+are computed from the instance, they are equivariant: the instance with theta and costs
+times ``k`` has ``M`` and ``V`` times ``k``, the instance in other token units has ``Q``
 in those units, and both normalize to the same numbers up to rounding.
 
 Generic screening instances (value ``sum_d theta_d h(y_d)``, cost ``C(y)``) are
-normalized the same way, form by form (see :func:`rescale`), with the top type's first
-best (largest first-best gross value) as units. A precision function that is not
-Cobb-Douglas cannot be re-denominated in tokens (its formula is unknown): only money is
-normalized, by the top type's numerical first best (scipy).
+normalized the same way, form by form (see :func:`rescale`): goods in units of the top
+type's first best (the type of largest first-best gross value ``V``), money ``M`` the
+expected first-best welfare. A precision function that is not Cobb-Douglas cannot be
+re-denominated in tokens (its formula is unknown): only money is normalized, by the top
+type's numerical first best (scipy), ``M = V`` (an expectation would take one numerical
+solve per type).
 
 An instance that cannot be normalized (nobody values anything, the first best overflows,
 custom screening forms) is not refused: :func:`normalize` returns it unchanged with the
@@ -94,8 +107,10 @@ class Units:
     ``characteristic``: what buyers value linearly (precision for tokens, quality
     ``h(y)`` for screening) per normalized unit; a type value (theta, ``w``, task values,
     screening ``theta``) in instance units is ``type_value`` times the normalized one.
-    ``reason`` is empty when everything was normalized, otherwise says what was not and
-    why (only money, or nothing: the identity).
+    ``value_scale`` is not a unit: the instance's value per buyer in instance money (the
+    top type's first-best gross value, :func:`value_scale`), None where not computed
+    (:func:`rescale`). ``reason`` is empty when everything was normalized, otherwise
+    says what was not and why (only money, or nothing: the identity).
 
     Markups (price over cost) are ratios of money and are the same in both units.
     """
@@ -106,6 +121,7 @@ class Units:
     finetune: float = 1.0
     goods: tuple[float, ...] = ()
     characteristic: float = 1.0
+    value_scale: float | None = None
     reason: str = ""
 
     def __post_init__(self) -> None:
@@ -118,6 +134,11 @@ class Units:
                 raise ValueError(f"unit {name} must be positive and finite, got {value!r}")
         if not all(_positive_finite(g) for g in goods):
             raise ValueError(f"goods units must be positive and finite, got {goods!r}")
+        if self.value_scale is not None:
+            scale = float(self.value_scale)
+            object.__setattr__(self, "value_scale", scale)
+            if not _positive_finite(scale):
+                raise ValueError(f"value_scale must be positive and finite, got {scale!r}")
 
     @property
     def is_identity(self) -> bool:
@@ -216,7 +237,7 @@ def _check_unit(name: str, value: float) -> float:
 
 
 def _rescale_tokens(
-    instance: Instance, money: float, qx: float, qy: float, qz: float, reason: str
+    instance: Instance, money: float, qx: float, qy: float, qz: float
 ) -> tuple[Instance, Units]:
     tech = instance.technology
     prec = tech.precision
@@ -237,7 +258,7 @@ def _rescale_tokens(
         cost_finetune=tech.cost_finetune * qz / money,
         precision=new_prec,
     )
-    units = Units(money, qx, qy, qz, (), k, reason)
+    units = Units(money, qx, qy, qz, (), k)
     if units.is_identity:
         return instance, units
     return replace(instance, types=_scaled_types(instance.types, k / money), technology=new_tech), (
@@ -259,7 +280,7 @@ def _common_goods_unit(instance: ScreeningInstance, goods: float | Sequence[floa
 
 
 def _rescale_screening(
-    instance: ScreeningInstance, money: float, q: float, reason: str
+    instance: ScreeningInstance, money: float, q: float
 ) -> tuple[ScreeningInstance, Units]:
     """Goods ``y = q y~``, money ``M``; derivation per form in :func:`rescale`."""
     d = len(instance.dims)
@@ -270,7 +291,7 @@ def _rescale_screening(
     )
     if not known:
         if money == 1.0 and q == 1.0:
-            return instance, Units(goods=(1.0,) * d, reason=reason)
+            return instance, Units(goods=(1.0,) * d)
         raise ValueError(
             f"value_form {value_form!r} / cost_form {cost_form!r}: only the built-in forms "
             "can be rescaled"
@@ -289,7 +310,7 @@ def _rescale_screening(
     cost_units = q if cost_form == "linear" else q * q
     changes["cost_coef"] = instance.cost_coef * cost_units / money
     changes["theta"] = np.asarray(instance.theta, float) * (quality / money)
-    units = Units(money, goods=(q,) * d, characteristic=quality, reason=reason)
+    units = Units(money, goods=(q,) * d, characteristic=quality)
     if units.is_identity:
         return instance, units
     return replace(instance, **changes), units
@@ -330,11 +351,11 @@ def rescale(
     if isinstance(instance, ScreeningInstance):
         if tokens != (1.0, 1.0, 1.0):
             raise ValueError("a generic screening instance has goods, not tokens: use goods=")
-        return _rescale_screening(instance, money, _common_goods_unit(instance, goods), "")
+        return _rescale_screening(instance, money, _common_goods_unit(instance, goods))
     if isinstance(instance, Instance):
         if np.any(np.asarray(goods, float) != 1.0):
             raise ValueError("a token instance has tokens, not goods: use input/output/finetune")
-        return _rescale_tokens(instance, money, *tokens, "")
+        return _rescale_tokens(instance, money, *tokens)
     raise TypeError(f"expected an Instance or a ScreeningInstance, got {type(instance).__name__}")
 
 
@@ -351,19 +372,27 @@ def _cobb_douglas_units(instance: Instance) -> Units:
     top = float(theta[active].max())
     if not top > 0:
         return Units(
+            value_scale=1.0,
             reason="no type with positive probability values precision (largest theta is "
-            f"{top!r}): the optimal menu is the null menu; kept in instance units"
+            f"{top!r}): the optimal menu is the null menu; kept in instance units",
         )
     x, y, z = (float(v) for v in pointwise_bundle(top, tech))
     qz = prec.base_quality + z
     k = x**prec.alpha * y**prec.beta * qz**prec.gamma
-    money = top * k
-    if not all(_positive_finite(v) for v in (x, y, qz, k, money)):
+    value = top * k
+    # expected first-best welfare: theta u - cost at every type's pointwise optimum
+    with np.errstate(all="ignore"):
+        xs, ys, zs = pointwise_bundle(theta, tech)
+        surplus = theta * prec.precision_of_tokens(xs, ys, zs) - tech.cost(xs, ys, zs)
+        welfare = float(np.asarray(instance.types.prob, float) @ surplus)
+    if not all(_positive_finite(v) for v in (x, y, qz, k, value, welfare)):
         return Units(
-            reason=f"the top type's first best (theta {top!r}: X={x!r}, Y={y!r}, "
-            f"b+Z={qz!r}, value {money!r}) is not a positive float; kept in instance units"
+            value_scale=1.0,
+            reason=f"the first best (top theta {top!r}: X={x!r}, Y={y!r}, b+Z={qz!r}, "
+            f"value {value!r}; expected welfare {welfare!r}) is not a positive float; kept "
+            "in instance units",
         )
-    return Units(money, x, y, qz, (), k)
+    return Units(welfare, x, y, qz, (), k, value)
 
 
 def _value_weights(types: TypeSet) -> tuple[FloatArray, FloatArray]:
@@ -454,25 +483,30 @@ def _solve_numerical_units(instance: Instance) -> Units:
     i = int(np.argmax(total))  # the top type: most value per unit of precision on all tasks
     if not total[i] > 0:
         return Units(
+            value_scale=1.0,
             reason="no type with positive probability values precision: the optimal menu is "
-            "the null menu; kept in instance units"
+            "the null menu; kept in instance units",
         )
     try:
         money = _numerical_first_best(instance.technology, weights[i], measures[i])
     except (ArithmeticError, ValueError, TypeError) as exc:
         return Units(
+            value_scale=1.0,
             reason=f"the top type's first best could not be computed ({exc}); kept in "
-            "instance units"
+            "instance units",
         )
     if not _positive_finite(money):
         return Units(
+            value_scale=1.0,
             reason=f"the top type's numerical first best is worth {money!r} (it buys nothing at "
-            "marginal-cost prices); kept in instance units"
+            "marginal-cost prices); kept in instance units",
         )
     return Units(
         money,
-        reason="only money is normalized: tokens stay in instance units because the "
-        "precision function is not Cobb-Douglas",
+        value_scale=money,
+        reason="only money is normalized, in units of the top type's first-best value (not "
+        "the expected welfare): tokens stay in instance units because the precision "
+        "function is not Cobb-Douglas",
     )
 
 
@@ -526,26 +560,36 @@ def _screening_units(instance: ScreeningInstance) -> Units:
     d = len(instance.dims)
     fb = _screening_first_best(instance)
     if isinstance(fb, str):
-        return Units(goods=(1.0,) * d, reason=f"{fb}; kept in instance units")
-    gross = np.where(np.asarray(instance.prob, float) > 0, _screening_value(instance, fb), -np.inf)
-    i = int(np.argmax(gross))
-    money = float(gross[i])
+        return Units(goods=(1.0,) * d, value_scale=1.0, reason=f"{fb}; kept in instance units")
+    prob = np.asarray(instance.prob, float)
+    with np.errstate(all="ignore"):
+        gross = _screening_value(instance, fb)
+        cost = instance.cost_coef * (
+            fb.sum(axis=1) if instance.cost_form == "linear" else 0.5 * (fb * fb).sum(axis=1)
+        )
+        welfare = float(prob @ (gross - cost))
+    i = int(np.argmax(np.where(prob > 0, gross, -np.inf)))
+    value = float(gross[i])
     q = float(np.max(np.abs(fb[i])))
-    if not (_positive_finite(money) and _positive_finite(q)):
+    if not all(_positive_finite(v) for v in (value, q, welfare)):
         return Units(
             goods=(1.0,) * d,
-            reason=f"the top type's first best (goods {fb[i].tolist()!r}, value {money!r}) "
-            "is not positive and finite (nobody gains from trade at cost); kept in instance "
-            "units",
+            value_scale=1.0,
+            reason=f"the first best (top type's goods {fb[i].tolist()!r}, value {value!r}; "
+            f"expected welfare {welfare!r}) is not positive and finite (nobody gains from "
+            "trade at cost); kept in instance units",
         )
-    return _rescale_screening(instance, money, q, "")[1]
+    return replace(_rescale_screening(instance, welfare, q)[1], value_scale=value)
 
 
 def units_of(instance: Instance | ScreeningInstance) -> Units:
-    """The normalizing units of `instance`: its top type's first best (module docstring).
+    """The normalizing units of `instance`, from its first best (module docstring): tokens
+    or goods of the top type's first best, money the expected first-best welfare, and the
+    top type's first-best value as ``value_scale``.
 
     Never raises for a valid instance: when it cannot be normalized, the identity units
-    with ``reason`` set (money only for precision functions that are not Cobb-Douglas).
+    with ``value_scale`` 1 and ``reason`` set (money only, in units of the top type's
+    value, for precision functions that are not Cobb-Douglas).
     """
     if isinstance(instance, ScreeningInstance):
         return _screening_units(instance)
@@ -571,21 +615,24 @@ def normalize(instance: AnyInstance) -> tuple[AnyInstance, Units]:
     units = units_of(instance)
     if isinstance(instance, ScreeningInstance):
         goods = units.goods[0] if units.goods else 1.0
-        new, mapped = _rescale_screening(instance, units.money, goods, units.reason)
+        new, mapped = _rescale_screening(instance, units.money, goods)
     else:
         new, mapped = _rescale_tokens(
-            instance, units.money, units.input, units.output, units.finetune, units.reason
+            instance, units.money, units.input, units.output, units.finetune
         )
-    return new, mapped
+    return new, replace(mapped, value_scale=units.value_scale, reason=units.reason)
 
 
 def value_scale(instance: Instance | ScreeningInstance) -> float:
     """Money per buyer that `instance`'s values are measured in: its top type's first-best
-    gross value, in instance units (``units_of(instance).money``).
+    gross value, in instance units (``units_of(instance).value_scale``).
 
     The verification tolerance is ``rtol * value_scale(instance)``: absolute money per
     buyer, fixed by the instance before any solve (never by the menu's payments), and
     linear in the money unit. One money unit of the instance (1.0) when it cannot be
-    normalized (``units_of(instance).reason`` says why).
+    normalized (``units_of(instance).reason`` says why). Of a normalized instance it is
+    ``value_scale(instance) / units.money`` up to rounding (the units are equivariant).
     """
-    return units_of(instance).money
+    scale = units_of(instance).value_scale
+    assert scale is not None  # units_of always sets it
+    return scale

@@ -76,8 +76,17 @@ def _close(a, b, rtol: float = EXACT) -> None:
 # --------------------------------------------------------------------------------------
 
 
+def _expected_welfare(inst: Instance) -> float:
+    """sum_i f_i (theta_i u - cost) at every type's first best (prices = marginal costs)."""
+    x, y, z = pointwise_bundle(inst.theta, inst.technology)
+    surplus = inst.theta * _cd(inst.technology, x, y, z) - _cost(inst.technology, x, y, z)
+    return float(inst.types.prob @ surplus)
+
+
 @pytest.mark.parametrize("name", sorted(TOKEN_INSTANCES))
-def test_units_are_the_top_types_first_best(name):
+def test_units_are_the_first_best(name):
+    """Tokens: the top type's first best; money: the expected first-best welfare; value
+    scale: the top type's first-best gross value."""
     inst = TOKEN_INSTANCES[name]
     tech, p = inst.technology, inst.technology.cobb_douglas_precision
     top = inst.theta[inst.types.prob > 0].max()
@@ -86,20 +95,26 @@ def test_units_are_the_top_types_first_best(name):
     assert units.reason == ""
     _close([units.input, units.output, units.finetune], [x, y, p.base_quality + z])
     _close(units.characteristic, _cd(tech, x, y, z))
-    _close(units.money, top * float(pointwise_precision(top, tech)))
-    _close(value_scale(inst), units.money)
-    # normalized: top theta 1, top first best (1, 1, 1 - b~) of precision 1 and value 1
+    _close(units.money, _expected_welfare(inst))
+    _close(units.value_scale, top * float(pointwise_precision(top, tech)))
+    _close(value_scale(inst), units.value_scale)
+    # normalized: expected welfare 1, top theta rho = V / M, top first best (1, 1, 1 - b~)
+    # of precision 1 and value rho
+    rho = units.value_scale / units.money
     q = new.technology.cobb_douglas_precision
-    _close(new.theta[new.types.prob > 0].max(), 1.0)
+    _close(_expected_welfare(new), 1.0)
+    _close(new.theta[new.types.prob > 0].max(), rho)
+    _close(value_scale(new), rho)
     _close(q.base_quality, p.base_quality / (p.base_quality + z))
-    xn, yn, zn = pointwise_bundle(1.0, new.technology)
+    xn, yn, zn = pointwise_bundle(rho, new.technology)
     _close([xn, yn, q.base_quality + zn], [1.0, 1.0, 1.0])
-    # FOCs of the first best: c~_x = alpha, c~_y = beta, c~_z = gamma iff it fine-tunes
-    _close([new.technology.cost_input, new.technology.cost_output], [p.alpha, p.beta])
+    # FOCs of the first best: c~_x = alpha rho, c~_y = beta rho, c~_z = gamma rho iff it
+    # fine-tunes (above otherwise)
+    _close([new.technology.cost_input, new.technology.cost_output], [p.alpha * rho, p.beta * rho])
     if z > 0:
-        _close(new.technology.cost_finetune, p.gamma)
+        _close(new.technology.cost_finetune, p.gamma * rho)
     else:
-        assert new.technology.cost_finetune >= p.gamma
+        assert new.technology.cost_finetune >= p.gamma * rho
     assert (q.alpha, q.beta, q.gamma) == (p.alpha, p.beta, p.gamma)
     assert new.types.labels == inst.types.labels and new.types.kind == inst.types.kind
     np.testing.assert_array_equal(new.types.prob, inst.types.prob)
@@ -109,7 +124,17 @@ def test_units_are_the_top_types_first_best(name):
 def test_no_finetune_case_is_exercised():
     inst = TOKEN_INSTANCES["no_finetune"]
     assert float(pointwise_bundle(0.9, inst.technology)[2]) == 0.0
-    assert normalize(inst)[0].technology.cost_finetune > 0.25
+    new, units = normalize(inst)
+    assert new.technology.cost_finetune > 0.25 * units.value_scale / units.money
+
+
+@pytest.mark.parametrize("name", ["paper_theta_20", "tasks", "calibrated"])
+def test_a_normalized_instance_is_its_own_units(name):
+    new, units = normalize(TOKEN_INSTANCES[name])
+    again, same = normalize(new)
+    _close([same.money, same.input, same.output, same.finetune, same.characteristic], 1.0)
+    _close(same.value_scale, units.value_scale / units.money)
+    _same_numbers(again, new)
 
 
 # --------------------------------------------------------------------------------------
@@ -252,6 +277,7 @@ def test_money_copies_normalize_to_the_same_numbers(name, k):
     new_k, units_k = normalize(_in_money(inst, k))
     _same_numbers(new_k, new)
     _close(units_k.money, k * units.money)
+    _close(units_k.value_scale, k * units.value_scale)
     _close(value_scale(_in_money(inst, k)), k * value_scale(inst))
     _close(
         [units_k.input, units_k.output, units_k.finetune, units_k.characteristic],
@@ -471,19 +497,17 @@ def test_screening_values_and_costs_are_exact(name):
 
 
 @pytest.mark.parametrize("name", sorted(SCREENING))
-def test_screening_units_are_the_top_types_first_best(name):
+def test_screening_units_are_the_first_best(name):
     inst = SCREENING[name]
     fb = _first_best(inst)
     gross = np.einsum("id,id->i", inst.theta, _h(inst, fb))
     top = int(np.argmax(np.where(inst.prob > 0, gross, -np.inf)))
     u = units_of(inst)
-    _close(u.money, gross[top], 1e-12 if name != "saturating_quadratic" else 1e-10)
-    _close(
-        u.goods,
-        np.full(len(inst.dims), np.abs(fb[top]).max()),
-        1e-12 if name != "saturating_quadratic" else 1e-10,
-    )
-    _close(value_scale(inst), u.money)
+    rtol = 1e-12 if name != "saturating_quadratic" else 1e-10  # bisection vs Lambert W
+    _close(u.value_scale, gross[top], rtol)
+    _close(u.money, inst.prob @ (gross - _screening_cost(inst, fb)), rtol)
+    _close(u.goods, np.full(len(inst.dims), np.abs(fb[top]).max()), rtol)
+    _close(value_scale(inst), u.value_scale)
 
 
 @pytest.mark.parametrize(
@@ -495,14 +519,18 @@ def test_screening_units_are_the_top_types_first_best(name):
     ],
 )
 def test_screening_normalized_closed_forms(name, theta_top, cost):
-    new, _ = normalize(SCREENING[name])
+    """In units of rho = V / M (top value over expected welfare), the top type's first best
+    is y~ = 1 with value rho."""
+    new, u = normalize(SCREENING[name])
+    rho = u.value_scale / u.money
     if theta_top is not None:
-        _close(new.theta.max(), theta_top)
-        _close(new.cost_coef, cost)
-    else:  # theta r e^(-r y) = c at y~ = 1: c~ = theta~ r~ e^(-r~); value theta~ (1 - e^(-r~)) = 1
+        _close(new.theta.max(), theta_top * rho)
+        _close(new.cost_coef, cost * rho)
+    else:  # theta r e^(-r y) = c at y~ = 1: c~ = theta~ r~ e^(-r~); theta~ (1 - e^(-r~)) = rho
         th, r = new.theta.max(), new.value_rate
         _close(new.cost_coef, th * r * np.exp(-r))
-        _close(th * -np.expm1(-r), 1.0)
+        _close(th * -np.expm1(-r), rho)
+    _close(value_scale(new), rho)
 
 
 def _screening_in(inst: ScreeningInstance, money: float, q: float) -> ScreeningInstance:
@@ -532,6 +560,7 @@ def test_screening_copies_normalize_to_the_same_numbers(name, k, q):
     if new.value_rate is not None:
         _close(new_c.value_rate, new.value_rate, rtol)
     _close(u_c.money, k * u.money, rtol)
+    _close(u_c.value_scale, k * u.value_scale, rtol)
     _close(u_c.goods, np.asarray(u.goods) * q, rtol)
     _close(value_scale(copy), k * value_scale(inst), rtol)
 
@@ -701,7 +730,10 @@ def test_zero_probability_top_type_does_not_set_the_scale():
     inst = Instance("z", None, theta_types([0.5, 1.0, 50.0], [0.5, 0.5, 0.0]), Technology())
     ref = Instance("r", None, theta_types([0.5, 1.0], [0.5, 0.5]), Technology())
     _close(value_scale(inst), value_scale(ref))
-    _close(normalize(inst)[0].types.theta, [0.5, 1.0, 50.0])  # divided by theta_max = 1
+    new, units = normalize(inst)
+    _close(units.money, units_of(ref).money)  # a zero-mass type adds no expected welfare
+    rho = units.value_scale / units.money
+    _close(new.types.theta, np.array([0.5, 1.0, 50.0]) * rho)  # theta_max = 1 becomes rho
 
 
 @pytest.mark.parametrize(
