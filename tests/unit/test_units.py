@@ -794,3 +794,33 @@ def test_rescale_refuses_what_it_cannot_express():
         rescale(_screening([1.0], "custom", "custom"), money=2.0)
     with pytest.raises(TypeError, match="Instance"):
         units_of("paper_theta_20.dat")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------
+# Issue #15 part 2, end to end: Ipopt on the normalized copies gives one menu
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", SCALES)
+def test_ipopt_on_normalized_copies_reproduces_the_exact_menu(k):
+    """The copy with theta and costs times k, normalized, solved by Ipopt and mapped
+    back, is the exact discrete optimum of the copy to 1e-7 (tokens, payments, profit),
+    which the copies solved in their own units were not (issue #15)."""
+    from pyomo_llmprice.pipeline import build_model, solve_model
+
+    copy = _in_money(TOKEN_INSTANCES["paper_theta_20"], k)
+    ref = _packages_menu(copy)
+    new, u = normalize(copy)
+    res = solve_model(build_model(new, "packages"))
+    assert res.status == "optimal"
+    menu = res.menu
+    x, y, z = u.tokens_to_instance(
+        menu["input_tokens"].to_numpy(),
+        menu["output_tokens"].to_numpy(),
+        menu["finetune_tokens"].to_numpy(),
+    )
+    for got, want in ((x, ref.X), (y, ref.Y), (z, ref.Z)):
+        np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-7 * want.max())
+    pay = u.money_to_instance(menu["payment"].to_numpy())
+    np.testing.assert_allclose(pay, ref.payment, rtol=1e-7, atol=1e-7 * ref.payment.max())
+    _close(u.money_to_instance(res.profit), ref.profit, 1e-7)
