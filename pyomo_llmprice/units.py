@@ -25,13 +25,13 @@ The units come from the first best (prices equal to marginal costs), computed fr
 instance alone. Tokens: the buyer with the largest index theta among types with positive
 probability buys ``(X, Y, Z)`` (:func:`pyomo_llmprice.theory.pointwise_bundle` with
 ``phi = theta_max``); ``Q_x = X``, ``Q_y = Y``, ``Q_z = B + Z``, so that the top first
-best is ``(1, 1, 1 - B~)`` with precision 1 and every menu's tokens lie in [0, 1]
-(distortions are downward). Money: ``M = sum_i f_i W_i``, the expected first-best welfare
-(``W_i`` type i's first-best surplus), an upper bound of the objective, expected profit,
-which is therefore O(1) (typically 0.3 to 0.6) in normalized units. Ipopt's tolerances are
-absolute on the objective's scale: with the top type's value as money unit instead, the
-profit of paper_theta_20 is 0.014 and Ipopt at ``tol=1e-9`` stops 2.4e-8 below the exact
-discrete optimum; with ``M`` it stops 7e-10 below, as in the instance's own units.
+best is ``(1, 1, 1 - B~)`` with precision 1 and the tokens of an optimal package menu lie
+in [0, 1] (distortions are downward). Money: ``M = sum_i f_i W_i``, the expected
+first-best welfare (``W_i`` type i's first-best surplus), an upper bound of the objective,
+expected profit, which is therefore at most 1 in normalized units (0.44 in the paper's
+example). Ipopt's tolerances are absolute on the objective's scale: with the top type's
+value as money unit instead, the profit of paper_theta_20 is 0.014 and Ipopt at
+``tol=1e-9`` stops 2.4e-8 below the exact discrete optimum; with ``M``, 7e-10 below.
 Normalized, ``theta~_max = rho``, ``c~_x = alpha rho``, ``c~_y = beta rho`` and
 ``c~_z >= gamma rho`` (equal when the top type fine-tunes), with
 ``rho = V / M`` the top type's first-best gross value ``V = theta_max X^a Y^b (B + Z)^g``
@@ -360,7 +360,7 @@ def rescale(
 
 
 # --------------------------------------------------------------------------------------
-# The units of an instance: its top type's first best
+# The units of an instance: its first best
 # --------------------------------------------------------------------------------------
 
 
