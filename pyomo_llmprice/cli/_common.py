@@ -47,6 +47,7 @@ __all__ = [
     "exit_code",
     "ic_help",
     "is_user_error",
+    "nonnegative_number",
     "positive_seconds",
     "solver_help",
 ]
@@ -94,6 +95,18 @@ def positive_seconds(text: str) -> float:
     if not (math.isfinite(seconds) and seconds > 0):
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
     return seconds
+
+
+def nonnegative_number(text: str) -> float:
+    """argparse type of limits and tolerances: a finite number of at least 0 (``nan``
+    would silently compare false everywhere it is used)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of at least 0, got {text!r}")
+    return value
 
 
 def solver_help(what: str = "the NLP solver") -> str:

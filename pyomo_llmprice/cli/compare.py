@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from pyomo_llmprice.cli._common import EXIT_OK, positive_seconds
+from pyomo_llmprice.cli._common import (
+    EXIT_OK,
+    check_output,
+    nonnegative_number,
+    positive_seconds,
+    writing,
+)
 
 HELP = "compare solvers on instances: table (CSV, Markdown) and performance profile"
 
@@ -40,14 +46,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--dense-limit",
-        type=float,
+        type=nonnegative_number,
         default=2e6,
         metavar="N",
         help="skip dense solvers (SLSQP) when variables x constraints exceed N",
     )
     parser.add_argument(
         "--gap-tolerance",
-        type=float,
+        type=nonnegative_number,
         default=1e-4,
         metavar="T",
         help="a run counts as solved in the profile if verified and within T (relative) "
@@ -56,7 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pyomo_llmprice.errors import MissingExtraError, UserInputError, require
+    from pyomo_llmprice.errors import (
+        MissingExtraError,
+        UnknownSolverError,
+        UserInputError,
+        require,
+    )
+    from pyomo_llmprice.outcomes import solver_or_error
     from pyomo_llmprice.studies.compare import (
         DEFAULT_SOLVERS,
         EXTERNAL_SOLVERS,
@@ -71,6 +83,12 @@ def run(args: argparse.Namespace) -> int:
         solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
         if not solvers:
             raise UserInputError("--solvers: give at least one solver name")
+        for name in solvers:  # a typo is refused; a known solver missing here is a row
+            try:
+                solver_or_error(name)
+            except UnknownSolverError as err:
+                raise UserInputError(f"--solvers: {err}") from None
+    check_output(args.out, "--out", folder=True)  # before the solves, not after them
 
     table = compare(
         args.instances,
@@ -86,9 +104,10 @@ def run(args: argparse.Namespace) -> int:
         skipped = None
     except MissingExtraError as err:
         skipped = str(err)
-    paths = write_comparison(
-        table, args.out, gap_tolerance=args.gap_tolerance, profile=skipped is None
-    )
+    with writing("--out", args.out):
+        paths = write_comparison(
+            table, args.out, gap_tolerance=args.gap_tolerance, profile=skipped is None
+        )
     print(to_markdown(table))
     for what, path in paths.items():
         print(f"{what}: {path}")
