@@ -1,8 +1,10 @@
-"""Instance texts shared by the fault suite (a module, so tests can import it)."""
+"""Instance texts and checks shared by the fault suite (a module, so tests can import it)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 INSTANCES = REPO / "instances"
@@ -36,3 +38,17 @@ param : prob value_per_task scale :=
 """
     + TECHNOLOGY
 )
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str], prefix: str = "llmprice: error: ") -> str:
+    """The single stderr line of a refused command (and no traceback).
+
+    `prefix`: ``llmprice: error: `` for the package's errors, ``llmprice CMD: error: ``
+    for argparse's.
+    """
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(prefix), lines[0]
+    return lines[0]

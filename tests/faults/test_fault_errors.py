@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
+from fault_data import one_line_error
 
 from pyomo_llmprice import pipeline
 from pyomo_llmprice.cli import main
@@ -13,17 +14,6 @@ from pyomo_llmprice.errors import SolverOptionError, UnknownSolverError, UserInp
 from pyomo_llmprice.io import InstanceError, read_instance
 from pyomo_llmprice.outcomes import available_solvers
 from pyomo_llmprice.pipeline import build_model, solve_model
-
-
-def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
-    """The single stderr line of a refused command (and no traceback)."""
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("llmprice: error: ")
-    return lines[0]
-
 
 # -- solver names ---------------------------------------------------------------------
 
