@@ -71,6 +71,9 @@ except ImportError as err:  # pragma: no cover - exercised only without cyipopt
 #: Ipopt verdicts after which a phase-1 solve decides whether the model is infeasible
 #: (Infeasible_Problem_Detected, Restoration_Failed, Diverging_Iterates)
 _CHECK_FEASIBILITY = (2, -2, 4)
+#: Ipopt's infinity (nlp_lower_bound_inf): a feasible iterate whose minimized
+#: objective is below minus this went to -infinity, whatever stopped the run
+_UNBOUNDED_OBJECTIVE = 1e19
 
 
 class IpoptSolutionLoader(SolutionLoader):
@@ -238,6 +241,12 @@ class CyIpoptDirect(SolverBase):
         return tuple(getattr(cyipopt, "IPOPT_VERSION", (0, 0, 0)))
 
     def solve(self, model: Any, **kwds: Any) -> IpoptResults:
+        """Compile `model` (environ or kernel) and solve it with Ipopt.
+
+        Keyword arguments are the fields of :class:`CyIpoptConfig`. Pyomo's status
+        contract holds: only a feasible point is loaded or has an objective value,
+        and an infeasibility Ipopt reports is confirmed by a phase-1 solve.
+        """
         start = time.perf_counter()
         stamp = datetime.now(timezone.utc)
         config: CyIpoptConfig = self.config(value=kwds, preserve_implicit=True)
@@ -297,6 +306,20 @@ class CyIpoptDirect(SolverBase):
                     else TerminationCondition.locallyInfeasible
                 )
                 sol_status = SolutionStatus.infeasible
+        if (
+            code != 0
+            and sol_status == SolutionStatus.feasible
+            and float(sol["obj_val"]) < -_UNBOUNDED_OBJECTIVE
+        ):
+            term = TerminationCondition.unbounded  # e.g. min -exp(x): a step error at 1e20
+        if term == TerminationCondition.unbounded or sol_status not in (
+            SolutionStatus.optimal,
+            SolutionStatus.feasible,
+        ):
+            # Pyomo's contract: only a feasible point is a solution (to load, or with an
+            # objective); infeasible iterates and unbounded runs have none. The
+            # termination condition says why, extra_info.primal_infeasibility how far.
+            sol_status = SolutionStatus.noSolution
         results.termination_condition = term
         results.solution_status = sol_status
         results.iteration_count = sol["iterations"]
@@ -306,8 +329,7 @@ class CyIpoptDirect(SolverBase):
         info.dual_infeasibility = sol["inf_du"]
         info.callback_time = sol["callback_time"]
 
-        # Pyomo's contract: a point is loadable, and has an objective, only when feasible
-        has_solution = sol_status in (SolutionStatus.optimal, SolutionStatus.feasible)
+        has_solution = sol_status != SolutionStatus.noSolution
         if has_solution and ev.objective_data is not None:
             results.incumbent_objective = ev.obj_sign * float(sol["obj_val"])
         results.solution_loader = IpoptSolutionLoader(

@@ -52,7 +52,9 @@ def map_status(code: int, primal_feasible: bool) -> tuple[TerminationCondition, 
 
     `primal_feasible` says whether the final iterate satisfies the constraints to
     Ipopt's tolerance; it decides between ``feasible`` and ``infeasible`` for
-    iterates that are not certified optimal.
+    iterates that are not certified optimal. (The solvers then report an
+    ``infeasible`` iterate as ``noSolution``, Pyomo's contract for a run whose point
+    cannot be loaded.)
     """
     row = IPOPT_STATUS.get(code)
     if row is None:

@@ -452,7 +452,7 @@ def test_max_iter_new_api(hs071):
         load_solutions=False,
     )
     assert res.termination_condition == TerminationCondition.iterationLimit
-    assert res.solution_status == SolutionStatus.infeasible
+    assert res.solution_status == SolutionStatus.noSolution  # an infeasible iterate is no solution
     assert res.incumbent_objective is None  # Pyomo's contract: only feasible points have one
     assert res.iteration_count == 1
     assert res.extra_info.ipopt_status == -1
@@ -475,7 +475,7 @@ def test_infeasible_new_api(route):
     res = solve(route, m, raise_exception_on_nonoptimal_result=False, load_solutions=False)
     # linear constraints: the phase-1 LP proves what Ipopt found locally
     assert res.termination_condition == TerminationCondition.provenInfeasible
-    assert res.solution_status == SolutionStatus.infeasible
+    assert res.solution_status == SolutionStatus.noSolution
     assert res.incumbent_objective is None
     with pytest.raises(NoSolutionError):
         res.solution_loader.load_vars()
