@@ -80,7 +80,10 @@ class IpoptSolutionLoader(SolutionLoader):
     """Primal values and multipliers of one Ipopt run, in Pyomo's conventions.
 
     Built with ``x=None`` for a run that ended without a usable point (infeasible,
-    no iterate): every getter then refuses with Pyomo's error for it.
+    no iterate): every getter then refuses with Pyomo's error for it. Ipopt's last
+    iterate of such a run stays available, explicitly, through
+    :meth:`last_iterate` (for diagnostics, and for the legacy interface, which
+    loads it as Pyomo's ``ipopt`` plugin does).
     """
 
     def __init__(
@@ -91,10 +94,12 @@ class IpoptSolutionLoader(SolutionLoader):
         mult_g: np.ndarray | None,
         mult_x_l: np.ndarray | None,
         mult_x_u: np.ndarray | None,
+        iterate: np.ndarray | None = None,
     ) -> None:
         self._pyomo_model = model
         self._ev = evaluator
         self._x = x
+        self._iterate = x if iterate is None else iterate
         sign = 1.0 if evaluator is None else evaluator.obj_sign
         self._duals = None if mult_g is None else -sign * np.asarray(mult_g)
         self._rc = (
@@ -108,6 +113,12 @@ class IpoptSolutionLoader(SolutionLoader):
     def _require(what: Any, error: type[Exception]) -> None:
         if what is None:
             raise error()  # Pyomo's default message names what is missing
+
+    def last_iterate(self) -> ComponentMap | None:
+        """Ipopt's final point whether or not it is a solution; None without one."""
+        if self._iterate is None:
+            return None
+        return ComponentMap(zip(self._ev.variables, self._iterate.tolist(), strict=False))
 
     def get_vars(self, vars_to_load: Sequence[VarData] | None = None) -> ComponentMap:
         self._require(self._x, NoSolutionError)
@@ -339,6 +350,7 @@ class CyIpoptDirect(SolverBase):
             sol["mult_g"] if has_solution else None,
             sol["mult_x_L"] if has_solution else None,
             sol["mult_x_U"] if has_solution else None,
+            iterate=x if IPOPT_STATUS.get(code, IPOPT_STATUS[-199]).has_iterate else None,
         )
         results.timing_info.wall_time = time.perf_counter() - start
         results.timing_info.timer = timer
@@ -511,9 +523,11 @@ class LegacyCyIpoptDirect(TextOptionsWrapper, CyIpoptDirect):
             results.termination_condition = TerminationCondition.emptyModel
 
     def _solution_handler(self, load_solutions, model, results, legacy_results, legacy_soln):
-        """Fill the legacy results; a run without a feasible point still gets a
-        solution record (its status, no values), which ``pyomo solve --summary``
-        reads. Kernel blocks have no ``solutions`` store: they load directly."""
+        """Fill the legacy results. Loading a run without a feasible point files an
+        empty solution record (its status, no values) in ``model.solutions``, from
+        which ``pyomo solve`` rebuilds the results that ``--summary`` reads (Pyomo's
+        printer indexes solution 0). Kernel blocks have no ``solutions`` store: they
+        load directly."""
         from pyomo.core.base import SymbolMap
         from pyomo.core.base.label import NumericLabeler
         from pyomo.core.kernel.block import IBlock
@@ -530,8 +544,17 @@ class LegacyCyIpoptDirect(TextOptionsWrapper, CyIpoptDirect):
         ev = loader._ev
         legacy_results.problem.number_of_variables = 0 if ev is None else ev.n
         legacy_results.problem.number_of_constraints = 0 if ev is None else ev.m
+        kernel = isinstance(model, IBlock)
         if loader.get_number_of_solutions() == 0:
-            legacy_results.solution.insert(legacy_soln)
+            iterate = loader.last_iterate()
+            if load_solutions and not kernel and iterate is not None:
+                # as Pyomo's ipopt plugin: the last iterate is loaded and filed with
+                # the run's status; Pyomo refuses to file an errored result itself
+                for var, val in iterate.items():
+                    var.set_value(val, skip_validation=True)
+                    legacy_soln.variable[symbol_map.getSymbol(var)] = {"Value": val}
+                model.solutions.add_symbol_map(symbol_map)
+                model.solutions.add_solution(legacy_soln, id(symbol_map), cache={})
             return legacy_results
 
         for var, val in loader.get_vars().items():
@@ -547,7 +570,6 @@ class LegacyCyIpoptDirect(TextOptionsWrapper, CyIpoptDirect):
         legacy_results.solution.insert(legacy_soln)
         legacy_results._smap_id = id(symbol_map)
         legacy_results._smap = symbol_map
-        kernel = isinstance(model, IBlock)
         if not kernel:
             model.solutions.add_symbol_map(symbol_map)
         loadable = legacy_results.solver.status in (

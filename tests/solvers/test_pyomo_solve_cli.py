@@ -171,3 +171,43 @@ def test_help_lists_the_solvers(capsys):
     assert re.search(r"^\s*\+?casadi_ipopt\b", out, flags=re.MULTILINE)
     # the leading '+' marks an available solver
     assert re.search(r"^\s*\+cyipopt_direct\b", out, flags=re.MULTILINE)
+
+
+@pytest.mark.parametrize("solver", ["cyipopt_direct", "casadi_ipopt"])
+def test_summary_of_an_infeasible_model(solver, tmp_path, monkeypatch, capsys):
+    """``--summary`` on an infeasible model printed 'Number of solutions: 0' and then
+    crashed inside Pyomo's summary printer (it reads solution 0)."""
+    monkeypatch.chdir(tmp_path)
+    model_file = tmp_path / "infeasible.py"
+    model_file.write_text(
+        textwrap.dedent(
+            """
+            import pyomo.environ as pyo
+
+            model = pyo.ConcreteModel()
+            model.x = pyo.Var()
+            model.y = pyo.Var()
+            model.obj = pyo.Objective(expr=model.y)
+            model.c1 = pyo.Constraint(expr=model.y >= model.x)
+            model.c2 = pyo.Constraint(expr=model.y <= model.x - 1)
+            """
+        )
+    )
+    out_file = tmp_path / "r.json"
+    ret = _run(
+        [
+            "solve",
+            str(model_file),
+            f"--solver={solver}",
+            "--summary",
+            "--save-results",
+            str(out_file),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert ret.errorcode == 0
+    # as with Pyomo's ipopt plugin, the last iterate is filed under the run's status
+    assert "Number of solutions: 1" in printed and "Status: infeasible" in printed
+    assert "Solution Summary" in printed
+    res = json.loads(out_file.read_text())
+    assert res["Solver"][0]["Termination condition"] == "infeasible"
