@@ -206,13 +206,21 @@ def _write_part(out: Path, row: dict[str, Any]) -> None:
 
 
 def set_aside_stale(out: Path, keys: set[str]) -> int:
-    """Move the parts whose key is not in `keys` to ``out/_stale``; how many moved."""
+    """Move the parts whose key is not in `keys` to ``out/_stale``; how many moved.
+
+    Parts set aside earlier whose key is in `keys` come back: a key hashes everything
+    a row depends on, so switching back to an earlier spec reuses its rows.
+    """
+    aside = out / STALE_DIR
+    for key in sorted(finished_keys(aside) & keys - finished_keys(out)):
+        name = f"{PART_PREFIX}{key}.parquet"
+        os.replace(aside / name, out / name)
     stale = sorted(finished_keys(out) - keys)
     if stale:
-        (out / STALE_DIR).mkdir(exist_ok=True)
+        aside.mkdir(exist_ok=True)
     for key in stale:
         name = f"{PART_PREFIX}{key}.parquet"
-        os.replace(out / name, out / STALE_DIR / name)
+        os.replace(out / name, aside / name)
     return len(stale)
 
 
@@ -351,10 +359,9 @@ def check_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT) -> None:
 
 
 def _connect(scheduler: str) -> Any:
-    """A client of a checked scheduler, its failures the user's (one line)."""
+    """A client of a scheduler :func:`check_scheduler` passed; failures are the user's."""
     from dask.distributed import Client
 
-    check_scheduler(scheduler)
     try:
         return Client(scheduler, timeout=SCHEDULER_TIMEOUT)
     except (OSError, TimeoutError) as exc:

@@ -90,6 +90,12 @@ def test_editing_the_base_file_recomputes_its_rows(tmp_path, client):
     again = run_sweep(load_spec(write_spec(tmp_path, base)), out, client=client, progress=False)
     assert (again.already_done, again.stale, again.ran) == (2, 0, 0)
 
+    write_base(base, OLD_THETA)  # back to the first content: its rows are valid again
+    back = run_sweep(load_spec(write_spec(tmp_path, base)), out, client=client, progress=False)
+    assert (back.already_done, back.stale, back.ran) == (2, 2, 0)
+    restored = read_results(out).set_index("cost_input")["profit"]
+    assert restored.to_dict() == old.to_dict()
+
 
 def test_changing_outputs_gives_every_column_to_read_parquet(tmp_path, client):
     base = write_base(tmp_path / "base.dat", OLD_THETA)
