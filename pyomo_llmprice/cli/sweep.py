@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pyomo_llmprice.cli._common import EXIT_OK, check_output, writing
+from pyomo_llmprice.cli._common import EXIT_OK, check_output
 from pyomo_llmprice.cli.tariffs import positive_int
 
 HELP = "run a parameter sweep (YAML/JSON spec) on a Dask cluster; re-run to resume"
@@ -78,16 +78,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"llmprice sweep: {message}", file=sys.stderr, flush=True)
 
     try:
-        with writing("--out", out):
-            summary = run_sweep(
-                spec,
-                out,
-                scheduler=args.scheduler,
-                workers=args.workers,
-                progress=False if args.no_progress else None,  # None: a terminal, not --quiet
-                limit=args.limit,
-                on_wait=waiting,
-            )
+        summary = run_sweep(
+            spec,
+            out,
+            scheduler=args.scheduler,
+            workers=args.workers,
+            progress=False if args.no_progress else None,  # None: a terminal, not --quiet
+            limit=args.limit,
+            on_wait=waiting,
+        )
     except KeyboardInterrupt:
         stored = len(finished_keys(out) & {t.key for t in spec.tasks()})
         print(

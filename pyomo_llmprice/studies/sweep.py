@@ -25,6 +25,7 @@ the package installed but no shared file system.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -199,10 +200,16 @@ def _ignore_interrupts() -> None:
 
 
 def _write_part(out: Path, row: dict[str, Any]) -> None:
+    """Store one row; a failed write (disk full) is the user's, named by its file."""
     final = out / f"{PART_PREFIX}{row['key']}.parquet"
     tmp = out / f".{final.name}.{uuid.uuid4().hex}.tmp"  # unique: never shared by writers
-    pd.DataFrame([row]).to_parquet(tmp, index=False)
-    os.replace(tmp, final)
+    try:
+        pd.DataFrame([row]).to_parquet(tmp, index=False)
+        os.replace(tmp, final)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise UserInputError(f"{final}: cannot write: {exc.strerror or exc}") from None
 
 
 def set_aside_stale(out: Path, keys: set[str]) -> int:
@@ -231,7 +238,8 @@ class SweepLock:
     The file names the holder (host, pid, start). A second sweep waits (``on_wait``
     is told once, with the holder); a lock whose process is gone on this host is
     taken over. A lock from another host cannot be checked: its message says to
-    remove the file if that sweep is no longer running.
+    remove the file if that sweep is no longer running. (Two sweeps that find the same
+    dead lock at the same instant may both take it over; that needs a crash first.)
     """
 
     def __init__(

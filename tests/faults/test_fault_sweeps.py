@@ -141,6 +141,19 @@ def test_keys_cover_base_content_options_and_outputs(tmp_path):
     assert not {t.key for t in parse_spec(data).tasks()} & keys
 
 
+def test_a_failed_part_write_is_the_users_and_names_the_file(tmp_path, client, monkeypatch):
+    def disk_full(self, path, **kwds):
+        Path(path).write_bytes(b"half")  # a partial temporary file, removed again
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", disk_full)
+    spec = load_spec(write_spec(tmp_path, write_base(tmp_path / "base.dat", OLD_THETA)))
+    out = tmp_path / "results"
+    with pytest.raises(UserInputError, match=r"part-\w+\.parquet: cannot write: No space left"):
+        run_sweep(spec, out, client=client, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == []  # no part, no .tmp, no .lock
+
+
 # -- two sweeps, one folder ----------------------------------------------------------------
 
 
