@@ -57,13 +57,15 @@ class TriviallyInfeasibleError(UnsupportedModelError):
 TRIVIAL_TOL = 1e-8
 
 #: what to do with a component an NLP solver would otherwise ignore
+_MIXED_INTEGER = "cannot go to a continuous NLP solver: {} need a mixed-integer solver"
 _MUST_TRANSFORM = {
-    "Complementarity": "transform it first (TransformationFactory('mpec.simple_nonlinear'))",
-    "Disjunct": "GDP needs binary indicator variables: use a mixed-integer solver",
-    "Disjunction": "GDP needs binary indicator variables: use a mixed-integer solver",
-    "LogicalConstraint": "logical constraints need binary variables: use a mixed-integer solver",
-    "SOSConstraint": "SOS constraints are combinatorial: use a mixed-integer solver",
-    "ISOS": "SOS constraints are combinatorial: use a mixed-integer solver",
+    "Complementarity": "must be transformed before an NLP solve "
+    "(TransformationFactory('mpec.simple_nonlinear'))",
+    "Disjunct": _MIXED_INTEGER.format("GDP's binary indicator variables"),
+    "Disjunction": _MIXED_INTEGER.format("GDP's binary indicator variables"),
+    "LogicalConstraint": _MIXED_INTEGER.format("logical constraints (binary variables)"),
+    "SOSConstraint": _MIXED_INTEGER.format("SOS constraints (combinatorial)"),
+    "ISOS": _MIXED_INTEGER.format("SOS constraints (combinatorial)"),
 }
 
 
@@ -448,10 +450,7 @@ class NLPEvaluator:
             cname = ctype.__name__
             advice = _MUST_TRANSFORM.get(cname)
             if advice is not None:
-                raise UnsupportedModelError(
-                    f"component {comp.name} ({cname}) cannot go to a continuous NLP "
-                    f"solver: {advice}"
-                )
+                raise UnsupportedModelError(f"component {comp.name} ({cname}) {advice}")
 
     @staticmethod
     def _standardize(con: ConstraintData) -> list[tuple[Any, float, float]]:
