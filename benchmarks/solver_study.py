@@ -1,7 +1,12 @@
 """The shipped solver study: every shipped instance with every solver, one table, one profile.
 
-    python benchmarks/solver_study.py                    # writes benchmarks/results/solver_study/
+    python benchmarks/solver_study.py                    # writes to a new temporary folder
+    python benchmarks/solver_study.py --update           # rewrites the committed results
     python benchmarks/solver_study.py --max-types 100 --time-limit 20 --out DIR
+
+The committed table and profile (benchmarks/results/solver_study/) change only with
+``--update``: an ordinary run writes where it says, so trying the study never leaves
+tracked files modified.
 
 Token Packages in two formulations. All IC pairs: every solver, on the instances
 with at most ``--max-types`` types (all pairs of 1000 types are 10^6 rows). IC
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,13 +46,24 @@ from pyomo_llmprice.studies.compare import (  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=str(HERE / "results" / "solver_study"))
+    out = parser.add_mutually_exclusive_group()
+    out.add_argument("--out", help="folder for the results (default: a new temporary folder)")
+    out.add_argument(
+        "--update",
+        action="store_true",
+        help="write into the committed benchmarks/results/solver_study/",
+    )
     parser.add_argument("--max-types", type=int, default=100)
     parser.add_argument("--max-types-generated", type=int, default=1000)
     parser.add_argument("--time-limit", type=float, default=20.0)
     parser.add_argument("--dense-limit", type=float, default=2e6)
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args(argv)
+    if args.update:
+        args.out = str(HERE / "results" / "solver_study")
+    elif args.out is None:
+        args.out = tempfile.mkdtemp(prefix="solver_study-")
+    print(f"results go to {args.out}")
 
     instances = [read_instance(p) for p in sorted((REPO / "instances").glob("*.dat"))]
     start = time.perf_counter()
