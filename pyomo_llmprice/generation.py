@@ -21,8 +21,12 @@ from typing import Any
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.factory import SolverFactory
-from pyomo.contrib.solver.common.results import SolutionStatus
+from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 
+from pyomo_llmprice import limits
+from pyomo_llmprice.blocks.menu import menu_block
+from pyomo_llmprice.limits import Deadline
+from pyomo_llmprice.outcomes import load_point
 from pyomo_llmprice.progress import progress_bar
 
 __all__ = [
@@ -32,6 +36,7 @@ __all__ = [
     "solve_menu",
     "solve_once",
     "solve_with_generation",
+    "stopped_results",
     "violated_pairs",
 ]
 
@@ -139,10 +144,17 @@ def solve_once(
     model: Any,
     options: dict[str, Any],
     tee: bool = False,
-    time_limit: float | None = None,
+    time_limit: float | Deadline | None = None,
     warm: bool = False,
 ) -> Any:
-    """One solve that never raises on a non-optimal end and loads nothing by itself."""
+    """One solve that never raises on a non-optimal end and loads nothing by itself.
+
+    A :class:`~pyomo_llmprice.limits.Deadline` gives the solver what is left of it,
+    and one already spent (by the model's construction, earlier rounds) is a
+    ``time_limit`` result without starting the solver at all.
+    """
+    if isinstance(time_limit, Deadline) and time_limit.expired():
+        return stopped_results(None, "time_limit")
     kwds: dict[str, Any] = {"warm_start_multipliers": True} if warm else {}
     return opt.solve(
         model,
@@ -150,9 +162,33 @@ def solve_once(
         load_solutions=False,
         raise_exception_on_nonoptimal_result=False,
         solver_options=options,
-        time_limit=time_limit,
+        time_limit=limits.seconds_left(time_limit),
         **kwds,
     )
+
+
+def stopped_results(results: Any, reason: str) -> Any:
+    """`results` (or, for None, an empty run without a point) marked as stopped by
+    `reason` (``"time_limit"`` or ``"interrupted"``, from :func:`limits.stop_reason`).
+
+    Between rounds or before a retry the last point may be optimal for the rows
+    imposed so far but is not the answer: its status becomes the limit that ended it.
+    """
+    from pyomo_llmprice.solvers.config import IpoptResults
+
+    if results is None:
+        results = IpoptResults()
+        results.iteration_count = 0
+        results.solution_status = SolutionStatus.noSolution
+        results.timing_info.wall_time = 0.0
+    results.termination_condition = (
+        TerminationCondition.maxTimeLimit
+        if reason == "time_limit"
+        else TerminationCondition.interrupted
+    )
+    if results.solution_status == SolutionStatus.optimal:
+        results.solution_status = SolutionStatus.feasible
+    return results
 
 
 def solve_with_generation(
@@ -160,13 +196,19 @@ def solve_with_generation(
     solver: str,
     options: dict[str, Any],
     tee: bool = False,
-    time_limit: float | None = None,
+    time_limit: float | Deadline | None = None,
     tol: float = 1e-9,
     per_type: int = 3,
     max_rounds: int = 50,
 ) -> tuple[Any, GenerationLog]:
-    """Solve `model.menu` with generated IC pairs; returns the last results and a log."""
-    block = model.menu
+    """Solve `model.menu` with generated IC pairs; returns the last results and a log.
+
+    `time_limit` (seconds or a Deadline) bounds all rounds together; Ctrl-C or the
+    deadline between rounds ends with the last point and status ``interrupted`` or
+    ``time_limit``.
+    """
+    time_limit = limits.as_deadline(time_limit)
+    block = menu_block(model)
     labels = list(block.types)
     for name in ("dual", "rc"):
         if model.component(name) is None:
@@ -190,10 +232,8 @@ def solve_with_generation(
             )
             iterations += results.iteration_count or 0
             bar.update(1)
-            if results.solution_status == SolutionStatus.noSolution:
+            if not load_point(results, suffixes=True):
                 break
-            results.solution_loader.load_vars()
-            results.solution_loader.load_import_suffixes()
             arrays = block.menu_arrays()
             prec, payment = arrays[block.characteristic], arrays["payment"]
             scale = max(1.0, float(np.abs(payment).max(initial=0.0)))
@@ -212,6 +252,10 @@ def solve_with_generation(
                 # re-solved in 229 iterations warm-started, 51 from the primal point alone
                 cold = seeded > 0
             added += _add_pairs(block, labels, pairs)
+            reason = limits.stop_reason(time_limit)
+            if reason is not None:  # violated pairs remain: the point is not the answer
+                results = stopped_results(results, reason)
+                break
     return results, GenerationLog(rnd, added, len(block.ic_pairs), worst, iterations, seeded)
 
 
@@ -244,7 +288,7 @@ def solve_menu(
     solver: str,
     options: dict[str, Any],
     tee: bool = False,
-    time_limit: float | None = None,
+    time_limit: float | Deadline | None = None,
     retry: bool = True,
 ) -> tuple[Any, GenerationLog | None, RetryLog | None]:
     """Solve `model.menu` (generated IC if its block says so); retry once if Ipopt fails.
@@ -255,19 +299,41 @@ def solve_menu(
     (unique optimum, regular multipliers), then re-solves the *original* problem
     warm-started from that point: the reported menu is always the original
     problem's, and the result says that a retry happened.
+
+    `time_limit` (seconds from now, or a :class:`~pyomo_llmprice.limits.Deadline`
+    started with the command) bounds every solver call, round and retry together.
+    Within this call the first Ctrl-C stops Ipopt at its next iteration (status
+    ``interrupted``) instead of being lost in C code (:func:`limits.solving`).
     """
+    deadline = limits.as_deadline(time_limit)
+    with limits.solving(deadline):
+        return _solve_menu(model, solver, options, tee, deadline, retry)
+
+
+def _solve_menu(
+    model: Any,
+    solver: str,
+    options: dict[str, Any],
+    tee: bool,
+    time_limit: Deadline | None,
+    retry: bool,
+) -> tuple[Any, GenerationLog | None, RetryLog | None]:
+    """:func:`solve_menu` inside its limits scope."""
     from pyomo_llmprice.outcomes import solver_outcome
 
     opt = SolverFactory(solver)
     generation = None
-    if model.menu.ic_set == "generated":
+    if menu_block(model).ic_set == "generated":
         results, generation = solve_with_generation(model, solver, options, tee, time_limit)
     else:
         results = solve_once(opt, model, options, tee, time_limit)
     first = solver_outcome(results)
     if not retry or first not in RETRY_OUTCOMES:
         return results, generation, None
-    block = model.menu
+    reason = limits.stop_reason(time_limit)
+    if reason is not None:  # no time (or leave) for a second attempt
+        return stopped_results(results, reason), generation, None
+    block = menu_block(model)
     objective = block.component("profit_objective")
     if objective is None:  # the user's own objective: we do not know what to regularize
         return results, generation, None
@@ -290,13 +356,15 @@ def solve_menu(
         objective.activate()
         block.del_component("_regularized_objective")
     reg_outcome = solver_outcome(regularized)
-    if regularized.solution_status == SolutionStatus.noSolution:
-        return results, generation, RetryLog(first, reg_outcome, "not run", REGULARIZATION)
-    regularized.solution_loader.load_vars()
     for name in ("dual", "rc"):
         if model.component(name) is None:
             model.add_component(name, pyo.Suffix(direction=pyo.Suffix.IMPORT))
-    regularized.solution_loader.load_import_suffixes()
+    if not load_point(regularized, suffixes=True):
+        return results, generation, RetryLog(first, reg_outcome, "not run", REGULARIZATION)
+    reason = limits.stop_reason(time_limit)
+    if reason is not None:  # the regularized point is not the original problem's answer
+        log = RetryLog(first, reg_outcome, "not run", REGULARIZATION)
+        return stopped_results(results, reason), generation, log
     polished = solve_once(opt, model, {**WARM_START_OPTIONS, **options}, tee, time_limit, True)
     log = RetryLog(first, reg_outcome, solver_outcome(polished), REGULARIZATION)
     return polished, generation, log

@@ -39,7 +39,7 @@ import math
 import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,7 @@ __all__ = [
     "screening_instance_from_model",
     "technology_params",
     "validated_dataportal",
+    "without_zero_probability",
     "write_dat",
 ]
 
@@ -1259,3 +1260,34 @@ def format_screening_dat(instance: ScreeningInstance, header: str | None = None)
     out.append(f"param cost_coef := {_fmt_num(instance.cost_coef)} ;")
     out.append(f"param nonnegative := {int(instance.nonnegative)} ;")
     return "\n".join(out) + "\n"
+
+
+def without_zero_probability(
+    instance: Instance | ScreeningInstance,
+) -> Instance | ScreeningInstance:
+    """`instance` without its types of probability 0, with a warning naming them.
+
+    Such a type weighs nothing in profit, so the optimum leaves its bundle free: Ipopt
+    could publish any bundle for it (an absurd one, at any price). It is dropped from
+    the menu instead; it would buy what it likes best among the published packages.
+    """
+    prob = np.asarray(instance.types.prob if isinstance(instance, Instance) else instance.prob)
+    keep = prob > 0
+    if keep.all():
+        return instance
+    labels = instance.types.labels if isinstance(instance, Instance) else instance.labels
+    dropped = [lab for lab, k in zip(labels, keep, strict=True) if not k]
+    warnings.warn(
+        f"{instance.path or instance.name}: prob: {len(dropped)} type(s) with probability 0 "
+        f"dropped from the menu ({', '.join(dropped[:5])}{', ...' if len(dropped) > 5 else ''})",
+        InstanceWarning,
+        stacklevel=3,
+    )
+    if isinstance(instance, Instance):
+        return replace(instance, types=instance.types.subset(keep))
+    return replace(
+        instance,
+        labels=tuple(lab for lab, k in zip(labels, keep, strict=True) if k),
+        prob=prob[keep],
+        theta=np.asarray(instance.theta)[keep],
+    )

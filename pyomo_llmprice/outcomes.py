@@ -13,6 +13,7 @@ from typing import Any
 
 from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
+from pyomo.contrib.solver.common.util import NoSolutionError
 
 from pyomo_llmprice import plugins as _plugins  # noqa: F401  (registers our solvers)
 from pyomo_llmprice.errors import UnknownSolverError
@@ -22,6 +23,7 @@ __all__ = [
     "STATUSES",
     "available_solvers",
     "legacy_outcome",
+    "load_point",
     "solver_or_error",
     "solver_outcome",
 ]
@@ -43,6 +45,8 @@ STATUSES: dict[str, str] = {
     "(restoration failure, step too small, only an acceptable level, diverging "
     "iterates, an error in the step computation)",
     "solver_unavailable": "the solver is known but cannot run on this machine",
+    "interrupted": "stopped by Ctrl-C (SIGINT) or limits.request_interrupt(); the point "
+    "so far is not an answer",
 }
 
 #: Ipopt return codes with a status of their own (the rest follow the termination)
@@ -57,6 +61,7 @@ _CODE_OF_NAME = {row.name: code for code, row in IPOPT_STATUS.items()}
 _TERMINATION = {
     TC.iterationLimit: "iteration_limit",
     TC.maxTimeLimit: "time_limit",
+    TC.interrupted: "interrupted",
     TC.provenInfeasible: "infeasible",
     TC.locallyInfeasible: "infeasible",
     TC.infeasibleOrUnbounded: "infeasible",
@@ -83,6 +88,24 @@ def solver_outcome(results: Any) -> str:
     return _TERMINATION.get(term, "not_converged")
 
 
+def load_point(results: Any, suffixes: bool = False) -> bool:
+    """Load the point a solve ended at into the model; False when there is none.
+
+    Pyomo's contract lets a failed solve refuse to load (``NoSolutionError``), as
+    infeasible and diverged runs do: callers then treat the run as having no point,
+    never as a crash. `suffixes` also loads duals and reduced costs (warm starts).
+    """
+    if results.solution_status == SolutionStatus.noSolution:
+        return False
+    try:
+        results.solution_loader.load_vars()
+        if suffixes:
+            results.solution_loader.load_import_suffixes()
+    except NoSolutionError:
+        return False
+    return True
+
+
 def legacy_outcome(results: Any) -> str:
     """The status of Pyomo's legacy ``SolverResults`` (``pyomo solve``, the legacy factory).
 
@@ -103,6 +126,7 @@ def legacy_outcome(results: Any) -> str:
     return {
         LegacyTC.maxIterations: "iteration_limit",
         LegacyTC.maxTimeLimit: "time_limit",
+        LegacyTC.userInterrupt: "interrupted",
         LegacyTC.infeasible: "infeasible",
     }.get(term, "not_converged")
 

@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
-from pyomo.contrib.solver.common.results import SolutionStatus
 
 from pyomo_llmprice.blocks import Screening, TokenAllocations, TokenPackages
-from pyomo_llmprice.blocks.menu import ScreeningMenuData
+from pyomo_llmprice.blocks.menu import ScreeningMenuData, menu_block
+from pyomo_llmprice.certificate import PublishedValues, bundle_groups
 from pyomo_llmprice.generation import GenerationLog, RetryLog, solve_menu
 from pyomo_llmprice.io import Instance, check_setting, read_instance
-from pyomo_llmprice.outcomes import STATUSES, solver_or_error, solver_outcome
+from pyomo_llmprice.outcomes import load_point, solver_or_error, solver_outcome
 from pyomo_llmprice.tariffs import fixed_fee, implied_markup
 from pyomo_llmprice.verify import Verification, verify_menu
 
@@ -45,8 +45,6 @@ DEFAULT_IPOPT_OPTIONS: dict[str, Any] = {
     "max_iter": 3000,
 }
 
-#: precision below this fraction of the largest one counts as the null bundle
-SNAP_TOLERANCE = 1e-7
 
 
 @dataclass
@@ -61,11 +59,16 @@ class MenuResult:
     iterations: int | None
     wall_time: float | None
     verification: Verification
-    tolerance: float
+    tolerance: float  # absolute, money per buyer: relative_tolerance * value_scale
     menu: pd.DataFrame
-    aggregates: dict[str, float] = field(default_factory=dict)
+    aggregates: dict[str, float] = field(default_factory=dict)  # NaN unless optimal
     generation: GenerationLog | None = None
     retry: RetryLog | None = None  # a failed first solve was retried (generation.solve_menu)
+    value_scale: float = 1.0  # the instance's money scale (units.value_scale)
+    relative_tolerance: float = 1e-6
+    has_point: bool = True  # False: the solver returned nothing; the menu is the null menu
+    #: profit etc. at the solver's last point when it is not optimal (never an answer)
+    last_point: dict[str, float] = field(default_factory=dict)
 
     @property
     def optimal(self) -> bool:
@@ -74,6 +77,15 @@ class MenuResult:
     @property
     def profit(self) -> float:
         return self.aggregates["profit"]
+
+    def __repr__(self) -> str:
+        v = self.verification
+        return (
+            f"MenuResult({self.instance!r}, setting={self.setting!r}, status={self.status!r}, "
+            f"profit={self.aggregates.get('profit', math.nan):.8g}, types={len(self.menu)}, "
+            f"served={int(self.menu['served'].sum())}, max_violation={v.max_violation:.3g}, "
+            f"tolerance={self.tolerance:.3g})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``llmprice solve --json``."""
@@ -87,7 +99,7 @@ class MenuResult:
                 return bool(v)
             return v
 
-        worst_pair, worst_type = self._worst_pairs()
+        worst_pair, worst_type = self.worst_pairs()
         rows = [
             {k: clean(v) for k, v in row.items()} for row in self.menu.to_dict(orient="records")
         ]
@@ -100,17 +112,23 @@ class MenuResult:
             "iterations": self.iterations,
             "wall_time": clean(self.wall_time),
             **{k: clean(v) for k, v in self.aggregates.items()},
-            "max_ic_violation": self.verification.max_ic_violation,
-            "max_ir_violation": self.verification.max_ir_violation,
+            "last_point": (
+                None if self.optimal else {k: clean(v) for k, v in self.last_point.items()}
+            ),
+            "max_ic_violation": clean(self.verification.max_ic_violation),
+            "max_ir_violation": clean(self.verification.max_ir_violation),
+            "max_loss": clean(self.verification.max_loss),
             "worst_ic_pair": worst_pair,
             "worst_ir_type": worst_type,
             "verification_tolerance": self.tolerance,
+            "relative_tolerance": self.relative_tolerance,
+            "value_scale": self.value_scale,
             "ic_generation": None if self.generation is None else vars(self.generation),
             "retry": None if self.retry is None else vars(self.retry),
             "menu": rows,
         }
 
-    def _worst_pairs(self) -> tuple[list[str] | None, str | None]:
+    def worst_pairs(self) -> tuple[list[str] | None, str | None]:
         """Labels of the worst IC pair (type, bundle it prefers) and the worst IR type,
         each only if violated beyond the tolerance."""
         v, labels = self.verification, [str(t) for t in self.menu["type"]]
@@ -128,83 +146,28 @@ class MenuResult:
     def to_csv(self, path: str | Path) -> None:
         self.menu.to_csv(path, index=False)
 
-    def report(self) -> str:
-        """The table and aggregates that ``llmprice solve`` prints."""
-        goods = [c for c in self.menu.columns if str(c).startswith("good_")]  # screening
-        cols = [
-            "type",
-            "prob",
-            *goods,
-            "input_tokens",
-            "output_tokens",
-            "finetune_tokens",
-            "payment",
-            "rent",
-            "markup",
-            "fixed_fee",
-        ]
-        cols = [c for c in cols if c in self.menu]
-        served = self.menu[self.menu["served"]]
-        lines = [
-            f"instance {self.instance}  setting {self.setting}  solver {self.solver}",
-            f"status {self.status} (solver: {self.termination}, {self.iterations} iterations)",
-        ]
-        if not self.optimal:
-            shown = (
-                "the solver returned no point; the table holds the null menu only"
-                if math.isnan(self.aggregates.get("profit", 0.0))
-                else "the menu below is the solver's last point, not a pricing recommendation"
-            )
-            lines.append(
-                f"NOT OPTIMAL ({STATUSES.get(self.status, self.status)}): {shown}; "
-                "markups and fees are withheld"
-            )
-        lines.append(
-            f"served {len(served)} of {len(self.menu)} types; excluded types get the null bundle"
-        )
-        with pd.option_context("display.width", 160, "display.max_rows", 60):
-            lines.append(served[cols].to_string(index=False, float_format=lambda v: f"{v:.6g}"))
-        a = self.aggregates
-        lines.append(
-            "profit {profit:.8g}  revenue {revenue:.8g}  cost {cost:.8g}  "
-            "consumer_surplus {consumer_surplus:.8g}  welfare {welfare:.8g}".format(**a)
-        )
-        lines.append(
-            f"max IC violation {self.verification.max_ic_violation:.3g}  "
-            f"max IR violation {self.verification.max_ir_violation:.3g}  "
-            f"(all {len(self.menu)}x{len(self.menu)} pairs checked, tolerance {self.tolerance:.3g})"
-        )
-        ic_pair, ir_type = self._worst_pairs()
-        if ic_pair is not None:
-            lines.append(
-                f"VIOLATED: type {ic_pair[0]} gains {self.verification.max_ic_violation:.3g} "
-                f"by taking the bundle of type {ic_pair[1]} (IC)"
-            )
-        if ir_type is not None:
-            lines.append(
-                f"VIOLATED: type {ir_type} pays {self.verification.max_ir_violation:.3g} "
-                "more than its bundle is worth to it (IR)"
-            )
-        if self.retry is not None:
-            lines.append("retry: " + self.retry.describe())
-        if self.generation is not None:
-            g = self.generation
-            lines.append(
-                f"IC constraints generated: {g.rounds} rounds, {g.constraints_added} pairs added, "
-                f"{g.final_pairs} imposed of {len(self.menu) * (len(self.menu) - 1)}"
-            )
-        return "\n".join(lines)
+    def report(self, all_types: bool = False) -> str:
+        """What ``llmprice solve`` prints (:func:`pyomo_llmprice.report.text.menu_report`)."""
+        from pyomo_llmprice.report.text import menu_report
+
+        return menu_report(self, all_types)
 
 
 def build_model(
-    instance: Instance, setting: str = "packages", ic: str = "auto"
+    instance: Instance, setting: str = "packages", ic: str = "auto", normalize: bool = True
 ) -> pyo.ConcreteModel:
-    """A ConcreteModel whose block ``menu`` is the setting's screening block."""
+    """A ConcreteModel whose block ``menu`` is the setting's screening block.
+
+    `normalize` (the block option): build in the instance's normalized units, so the
+    menu does not depend on the units the instance was written in; constraints added
+    to the model are then in ``model.menu.units``. Results are read back in the
+    instance's units either way.
+    """
     if setting not in SETTINGS:
         raise ValueError(f"setting must be one of {sorted(SETTINGS)}, got {setting!r}")
     check_setting(instance, setting)
     model = pyo.ConcreteModel(name=f"{instance.name}_{setting}")
-    model.menu = SETTINGS[setting](instance=instance, ic=ic)
+    model.menu = SETTINGS[setting](instance=instance, ic=ic, normalize=normalize)
     return model
 
 
@@ -216,7 +179,8 @@ def solve_model(
     time_limit: float | None = None,
     tolerance: float = 1e-6,
 ) -> MenuResult:
-    """Solve a model holding a menu block ``menu`` and return the verified menu.
+    """Solve a model holding one screening block (any name; ``menu`` by convention) and
+    return the verified menu.
 
     The result's ``status`` says how the solve ended (:data:`outcomes.STATUSES`);
     an unknown solver name raises :class:`~pyomo_llmprice.errors.UnknownSolverError`.
@@ -224,7 +188,7 @@ def solve_model(
     opt = solver_or_error(solver)
     if not opt.available():  # known, but not installed here: a status, not a crash
         return read_menu(
-            model.menu,
+            menu_block(model),
             termination="solver_unavailable",
             solver=solver,
             tolerance=tolerance,
@@ -235,17 +199,16 @@ def solve_model(
     opts.update(options or {})
     results, generation, retry = solve_menu(model, solver, opts, tee, time_limit)
     outcome = solver_outcome(results)
-    if results.solution_status != SolutionStatus.noSolution:
-        results.solution_loader.load_vars()
+    has_point = load_point(results)
     result = read_menu(
-        model.menu,
+        menu_block(model),
         outcome=outcome,
         termination=results.termination_condition.name,
         solver=solver,
         iterations=getattr(results, "iteration_count", None),
         wall_time=results.timing_info.wall_time,
         tolerance=tolerance,
-        has_solution=results.solution_status != SolutionStatus.noSolution,
+        has_solution=has_point,
     )
     result.generation = generation
     result.retry = retry
@@ -276,14 +239,18 @@ def read_menu(
 ) -> MenuResult:
     """Read a solved block back, snap the null bundles, verify all pairs, add tariffs.
 
+    Everything published is in the units of the block's source instance (the block
+    may have been built in normalized units, ``block.units``).
+
     `outcome` is the solver's status (:func:`outcomes.solver_outcome`); when given
     it decides `converged`, and a non-optimal outcome becomes the menu's status.
     """
     if outcome is not None:
         converged = outcome == "optimal"
     failure = None if outcome in (None, "optimal") else outcome
-    arrays = block.menu_arrays() if has_solution else None
-    inst = block.instance
+    arrays = block.menu_arrays() if has_solution else None  # in the block's (normalized) units
+    inst = block.source_instance  # the published menu is in the units of the user's instance
+    units = block.units
     labels = list(block.types)
     n = len(labels)
     key = block.characteristic  # what buyers value linearly (precision, quality)
@@ -291,26 +258,49 @@ def read_menu(
     if no_point:  # nothing to report: the null menu stands in, aggregates are NaN
         arrays = block.null_arrays()
         converged = False
-    prec = arrays[key]
-    # Null bundle = negligible value to the type it is written for. (Precision alone
-    # misses excluded types with a small value coefficient: on value-scale grids the
-    # solve leaves w*s = 0.0225 types ~2e-6 of precision, worth ~4e-8 to them.)
-    gross = block.own_value(prec)
-    served = gross > SNAP_TOLERANCE * max(1.0, float(np.abs(gross).max(initial=0.0)))
+    # The tolerance is money per buyer relative to the instance's own value scale (the
+    # top type's first-best value), never to the menu: an absurd bundle must not widen it.
+    scale = block.value_scale()
+    tol = tolerance * scale
+    # A served type is one whose bundle, as the model meant it (its characteristic), is
+    # worth more than the tolerance to it and that pays more than the tolerance for it
+    # (at an optimum a served type pays at least its cost: a bundle given away is solver
+    # dust, left on types with zero or negative virtual value); anything else is the null
+    # bundle, and every part of it (tokens, fine-tuning, payment) is snapped to zero
+    # before anything is checked or priced. The certificate below then reads only the
+    # published numbers, so a slack technology row cannot hide value.
+    served = (units.money_to_instance(block.own_value(arrays[key])) > tol) & (
+        units.money_to_instance(arrays["payment"]) > tol
+    )
     block.snap_null_bundles(arrays, served)
 
+    # The certificate: every type against every published bundle and the null bundle,
+    # values recomputed from the published tokens (or goods) and the technology.
     tokens, cost = block.bundle_columns(arrays)
-    payment = arrays["payment"]
-    own = block.own_value(prec)
-    check = verify_menu(lambda rows: block.value_matrix(prec, rows), own, payment)
-    tol = tolerance * max(1.0, float(np.abs(payment).max(initial=0.0)))
-    verified = check.passed(tol)
+    values = block.published_values(tokens, arrays)
+    payment = np.asarray(units.money_to_instance(arrays["payment"]), float)
+    own = values.own
+    if no_point:  # nothing was published: there is no solution to check
+        nothing = np.full(n, math.nan)
+        check = Verification(math.nan, math.nan, None, nothing, nothing, None, tol)
+    else:
+        check = verify_menu(
+            values.rows,
+            own,
+            payment,
+            null_value=values.null,
+            cost=cost,
+            served=served,
+            tolerance=tol,
+        )
+    verified = not no_point and check.passed()
     status = (
         "optimal"
         if converged and verified
         else ("verification_failed" if converged else (failure or "not_converged"))
     )
     rent = own - payment
+    package = _packages(block, values, payment, served, tol)
     tariffs = {}
     if getattr(block, "token_tariffs", False):  # two-part token tariffs (LLM menus)
         markup = implied_markup(own, tokens["input_tokens"], inst.technology)
@@ -332,6 +322,7 @@ def read_menu(
             "rent": rent,
             **tariffs,
             "served": served,
+            "package": package,
             "ic_violation": check.ic_violation,
         }
     )
@@ -345,8 +336,11 @@ def read_menu(
         "consumer_surplus": surplus,
         "welfare": revenue - total_cost + surplus,
     }
+    last_point: dict[str, float] = {}
     if no_point:
         aggregates = dict.fromkeys(aggregates, math.nan)
+    elif status != "optimal":  # numbers of a point that is not an answer: kept apart
+        last_point, aggregates = aggregates, dict.fromkeys(aggregates, math.nan)
     return MenuResult(
         setting=block.setting,
         instance=inst.name,
@@ -359,4 +353,34 @@ def read_menu(
         tolerance=tol,
         menu=menu,
         aggregates=aggregates,
+        value_scale=scale,
+        relative_tolerance=tolerance,
+        has_point=not no_point,
+        last_point=last_point,
     )
+
+
+def _packages(
+    block: ScreeningMenuData,
+    values: PublishedValues,
+    payment: np.ndarray,
+    served: np.ndarray,
+    tol: float,
+) -> np.ndarray:
+    """Each type's package number (1, 2, ... in increasing type index; 0: nothing).
+
+    Types whose bundles no probe buyer (the type with the largest value of each
+    coordinate; for one-dimensional types the top type, which bounds every other
+    type's difference) values differently by more than the tolerance, at payments
+    equal to it, hold one package: bunched types are grouped, solver noise is not a
+    package of its own.
+    """
+    desc = np.asarray(block.description(), float).reshape(len(payment), -1)
+    probes = sorted({int(j) for j in np.argmax(desc, axis=0)})
+    key = np.column_stack([payment, *(values.rows(slice(p, p + 1))[0] for p in probes)])
+    index = block.type_columns().get("theta")
+    order = np.lexsort((payment, index)) if index is not None else np.argsort(payment)
+    package = np.zeros(len(payment), dtype=int)
+    for number, members in enumerate(bundle_groups(key, order[served[order]], tol), start=1):
+        package[members] = number
+    return package

@@ -157,6 +157,17 @@ class TypeSet:
                 raise ValueError("value must be nonnegative")
             put("value", value)
 
+    def subset(self, keep: np.ndarray) -> TypeSet:
+        """The types where `keep` is true, same kind (probabilities kept as they are)."""
+        keep = np.asarray(keep, bool)
+        per_type = ("prob", "theta", "value", "value_per_task", "scale")
+        fields = {f: getattr(self, f) for f in (*per_type, "tasks", "task_measure")}
+        for f in per_type:
+            if fields[f] is not None:
+                fields[f] = np.asarray(fields[f])[keep]
+        labels = tuple(lab for lab, k in zip(self.labels, keep, strict=True) if k)
+        return TypeSet(labels=labels, kind=self.kind, **fields)
+
     def _nonneg_vector(self, name: str, size: int) -> np.ndarray:
         arr = _frozen_array(getattr(self, name), name, 1)
         if arr.shape != (size,):

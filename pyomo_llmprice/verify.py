@@ -1,9 +1,12 @@
 """All-pairs IC and IR check of a solved menu (numpy only; knows nothing of Pyomo).
 
 Whatever reduced IC set a formulation imposed, the reported menu is checked
-against every pair: ``value[i, i] - t_i >= value[i, k] - t_k`` and
-``value[i, i] - t_i >= 0``. Rows are processed in chunks so that memory stays
-linear in N for the one-dimensional case with thousands of types.
+against every pair: ``value[i, i] - t_i >= value[i, k] - t_k`` and against the
+null bundle, ``value[i, i] - t_i >= null[i]`` (0 unless buying nothing is worth
+something). A served type that pays less than its bundle costs is flagged too:
+at an optimum nobody is served at a loss. The values come from the published
+bundles (:mod:`pyomo_llmprice.certificate`). Rows are processed in chunks so that
+memory stays linear in N for the one-dimensional case with thousands of types.
 """
 
 from __future__ import annotations
@@ -24,13 +27,23 @@ class Verification:
     max_ir_violation: float
     worst_pair: tuple[int, int] | None
     ic_violation: np.ndarray  # per type: largest gain from another bundle
-    ir_violation: np.ndarray  # per type: shortfall of its own utility below 0
+    ir_violation: np.ndarray  # per type: shortfall of its utility below buying nothing
+    loss: np.ndarray | None = None  # per type: cost minus payment where served at a loss
+    tolerance: float | None = None  # absolute, in money per buyer (set by the caller)
+
+    @property
+    def max_loss(self) -> float:
+        return 0.0 if self.loss is None else float(self.loss.max(initial=0.0))
 
     @property
     def max_violation(self) -> float:
-        return max(self.max_ic_violation, self.max_ir_violation)
+        return max(self.max_ic_violation, self.max_ir_violation, self.max_loss)
 
-    def passed(self, tol: float) -> bool:
+    def passed(self, tol: float | None = None) -> bool:
+        """Every IC, IR and no-loss condition holds to `tol` (default: the stated one)."""
+        tol = self.tolerance if tol is None else tol
+        if tol is None:
+            raise ValueError("no tolerance: pass one or build the Verification with it")
         return self.max_violation <= tol
 
 
@@ -39,13 +52,21 @@ def verify_menu(
     own_value: np.ndarray,
     payment: np.ndarray,
     chunk: int = 2048,
+    *,
+    null_value: np.ndarray | None = None,
+    cost: np.ndarray | None = None,
+    served: np.ndarray | None = None,
+    tolerance: float | None = None,
 ) -> Verification:
     """Check all pairs; `value_rows(rows)` returns the values of every bundle to those types.
 
-    `own_value[i]` is type i's value of its own bundle, `payment[k]` bundle k's price.
+    `own_value[i]` is type i's value of its own bundle, `payment[k]` bundle k's price,
+    `null_value[i]` what buying nothing is worth to type i (default 0). With `cost`
+    and `served`, a served type paying less than its bundle's cost is a violation.
     """
     payment = np.asarray(payment, float)
     own = np.asarray(own_value, float) - payment
+    null = np.zeros_like(own) if null_value is None else np.asarray(null_value, float)
     n = len(payment)
     ic = np.zeros(n)
     best = np.zeros(n, dtype=int)
@@ -55,7 +76,11 @@ def verify_menu(
         arg = np.argmax(util, axis=1)
         best[rows] = arg
         ic[rows] = np.maximum(util[np.arange(util.shape[0]), arg] - own[rows], 0.0)
-    ir = np.maximum(-own, 0.0)
+    ir = np.maximum(null - own, 0.0)
+    loss = None
+    if cost is not None:
+        on = np.ones(n, bool) if served is None else np.asarray(served, bool)
+        loss = np.where(on, np.maximum(np.asarray(cost, float) - payment, 0.0), 0.0)
     worst = int(np.argmax(ic)) if n else None
     return Verification(
         max_ic_violation=float(ic.max(initial=0.0)),
@@ -63,4 +88,6 @@ def verify_menu(
         worst_pair=(worst, int(best[worst])) if worst is not None and ic[worst] > 0 else None,
         ic_violation=ic,
         ir_violation=ir,
+        loss=loss,
+        tolerance=tolerance,
     )

@@ -12,6 +12,7 @@ all IC pairs are imposed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,11 @@ import numpy as np
 from pyomo_llmprice.blocks._declare import declare_configured_block
 from pyomo_llmprice.blocks.menu import menu_config
 from pyomo_llmprice.blocks.token_menu import TokenMenuData
+from pyomo_llmprice.certificate import (
+    PublishedValues,
+    allocations_task_values,
+    allocations_value_scale_values,
+)
 from pyomo_llmprice.errors import UserInputError
 from pyomo_llmprice.io import Instance
 
@@ -92,6 +98,41 @@ class TokenAllocationsData(TokenMenuData):
 
     def value_coefficients(self) -> np.ndarray:
         return self._coef
+
+    def bundle_columns(self, arrays: dict[str, np.ndarray]) -> tuple[dict[str, Any], np.ndarray]:
+        """Totals, and what the contract fixes per task: the published allocation."""
+        cols, cost = super().bundle_columns(arrays)
+        prec = self.technology.precision
+        x = np.asarray(prec.input_tokens(arrays["input_factor"]), float) * self.units.input
+        y = np.asarray(prec.output_tokens(arrays["output_factor"]), float) * self.units.output
+        if self.instance.types.kind == "tasks":
+            for j, task in enumerate(self._goods):
+                cols[f"input_per_task_{task}"] = x[:, j]
+                cols[f"output_per_task_{task}"] = y[:, j]
+        else:
+            cols["covered_scale"] = self._measure[:, 0].copy()
+            cols["input_per_task"] = x[:, 0]
+            cols["output_per_task"] = y[:, 0]
+        return cols, cost
+
+    def published_values(
+        self, columns: Mapping[str, np.ndarray], arrays: Mapping[str, np.ndarray]
+    ) -> PublishedValues:
+        source = self.source_instance
+        types, tech, z = source.types, source.technology, columns["finetune_tokens"]
+        if types.kind == "tasks":
+            x = np.column_stack([columns[f"input_per_task_{t}"] for t in self._goods])
+            y = np.column_stack([columns[f"output_per_task_{t}"] for t in self._goods])
+            return allocations_task_values(types.value, types.task_measure, x, y, z, tech)
+        return allocations_value_scale_values(
+            types.value_per_task,
+            types.scale,
+            columns["covered_scale"],
+            columns["input_per_task"],
+            columns["output_per_task"],
+            z,
+            tech,
+        )
 
     def value_matrix(self, precision: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
         if self._coef.shape[1] == 1:  # labeled tasks: V[i, k, j] does not depend on k

@@ -61,6 +61,9 @@ class LinearValue:
     def good(self, quality: Any, lib: Any) -> Any:
         return quality
 
+    def quality(self, good: Any, lib: Any) -> Any:
+        return good
+
     def quality_bounds(self, nonnegative: bool) -> tuple[float | None, float | None]:
         return (0.0 if nonnegative else None, None)
 
@@ -78,6 +81,9 @@ class PowerValue:
     def good(self, quality: Any, lib: Any) -> Any:
         return quality ** (1.0 / self.exponent)
 
+    def quality(self, good: Any, lib: Any) -> Any:
+        return good**self.exponent
+
     def quality_bounds(self, nonnegative: bool) -> tuple[float | None, float | None]:
         return (0.0, None)
 
@@ -94,6 +100,9 @@ class SaturatingValue:
 
     def good(self, quality: Any, lib: Any) -> Any:
         return -lib.log(1.0 - quality) / self.rate
+
+    def quality(self, good: Any, lib: Any) -> Any:
+        return 1.0 - lib.exp(-self.rate * good)
 
     def quality_bounds(self, nonnegative: bool) -> tuple[float | None, float | None]:
         return (0.0, 1.0)

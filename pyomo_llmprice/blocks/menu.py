@@ -15,7 +15,7 @@ verification. Environments declare their bundles and say what V is.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,7 @@ __all__ = [
     "SNAP_TOLERANCE",
     "ScreeningMenuData",
     "declare_ic_options",
+    "menu_block",
     "menu_config",
 ]
 
@@ -53,7 +54,22 @@ def _instance_domain(val: Any) -> Any:
 
 
 def declare_ic_options(cfg: ConfigDict) -> ConfigDict:
-    """The 'ic', 'merge_identical' and 'declare_objective' options every menu has."""
+    """The 'ic', 'merge_identical', 'normalize' and 'declare_objective' options every
+    menu has."""
+    cfg.declare(
+        "normalize",
+        ConfigValue(
+            default=True,
+            domain=bool,
+            description="Build the model in the instance's own normalized units "
+            "(pyomo_llmprice.units.normalize: an exact change of variables; money in units "
+            "of the expected first-best welfare, tokens in units of the top type's first "
+            "best), so that the same instance in any units solves to the same menu. The "
+            "menu is read back in the instance's units; the block's variables, and any "
+            "constraint you add to it, are in the normalized units of `block.units`. "
+            "False builds in the instance's units",
+        ),
+    )
     cfg.declare(
         "ic",
         ConfigValue(
@@ -152,6 +168,20 @@ class ScreeningMenuData(BlockData):
 
         if not isinstance(inst, Instance):
             inst = inst(self.model())
+        return self._normalized(inst)
+
+    def _normalized(self, inst: Any) -> Any:
+        """Keep `inst` (less its types of probability 0) as the source instance and build
+        on its normalized copy (or on it)."""
+        from pyomo_llmprice.io import without_zero_probability
+        from pyomo_llmprice.units import Units, normalize, value_scale
+
+        inst = without_zero_probability(inst)
+        self.source_instance = inst
+        if self.config.normalize:
+            inst, self.units = normalize(inst)
+        else:
+            self.units = Units(value_scale=value_scale(inst))
         self.instance = inst
         return inst
 
@@ -367,6 +397,41 @@ class ScreeningMenuData(BlockData):
     def bundle_columns(self, arrays: dict[str, np.ndarray]) -> tuple[dict[str, Any], np.ndarray]:
         """Columns describing the bundles in the menu table, and the seller's cost of each."""
         raise NotImplementedError
+
+    def value_scale(self) -> float:
+        """Money per buyer, in the source instance's units, that values are measured
+        against (the top type's first-best value, :func:`pyomo_llmprice.units.value_scale`):
+        the verification tolerance is relative to it, so it cannot depend on the menu."""
+        return float(self.units.value_scale)
+
+    def published_values(
+        self, columns: Mapping[str, np.ndarray], arrays: Mapping[str, np.ndarray]
+    ) -> Any:
+        """The :class:`~pyomo_llmprice.certificate.PublishedValues` of the published
+        `columns` (from :meth:`bundle_columns`), recomputed from the instance's types and
+        technology: what the certificate checks, never the model's own variables."""
+        raise NotImplementedError
+
+
+def menu_block(model: Any) -> ScreeningMenuData:
+    """The screening block of `model`, whatever its name (``model.menu`` by convention).
+
+    The block itself may be passed. A model with no menu block, or with several (which
+    one to solve would be a guess), is the user's mistake and says so.
+    """
+    if isinstance(model, ScreeningMenuData):
+        return model
+    found = [
+        b for b in model.component_data_objects(pyo.Block, active=True, descend_into=True)
+        if isinstance(b, ScreeningMenuData)
+    ]
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)} ({', '.join(b.name for b in found)})"
+        raise UserInputError(
+            f"model {model.name}: has {what} screening blocks (TokenPackages, TokenAllocations "
+            "or Screening); solve_model needs exactly one"
+        )
+    return found[0]
 
 
 def _neighbour_pairs(points: np.ndarray, k: int = 4) -> list[tuple[int, int]]:

@@ -11,6 +11,7 @@ merged into one bundle by the base block.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from pyomo_llmprice.blocks._declare import declare_configured_block
 from pyomo_llmprice.blocks.menu import menu_config
 from pyomo_llmprice.blocks.token_menu import TokenMenuData
+from pyomo_llmprice.certificate import PublishedValues, package_values
 
 __all__ = ["TokenPackages", "TokenPackagesData"]
 
@@ -32,12 +34,16 @@ class TokenPackagesData(TokenMenuData):
 
     def build(self) -> None:
         inst = self._resolve_instance()
+        self._theta = self._type_index(inst)
+        self._source_theta = self._type_index(self.source_instance)
+        self._build_menu()
+
+    @staticmethod
+    def _type_index(inst: Any) -> np.ndarray:
         types = inst.types
         if types.kind == "theta":
-            self._theta = np.asarray(types.theta, float)
-        else:
-            self._theta = types.index(inst.technology.cobb_douglas_precision)
-        self._build_menu()
+            return np.asarray(types.theta, float)
+        return types.index(inst.technology.cobb_douglas_precision)
 
     @property
     def theta(self) -> np.ndarray:
@@ -57,7 +63,18 @@ class TokenPackagesData(TokenMenuData):
         return self._theta[:, None]
 
     def type_columns(self) -> dict[str, np.ndarray]:
-        return {"theta": self._theta}
+        return {"theta": self._source_theta}
+
+    def published_values(
+        self, columns: Mapping[str, np.ndarray], arrays: Mapping[str, np.ndarray]
+    ) -> PublishedValues:
+        return package_values(
+            self._source_theta,
+            columns["input_tokens"],
+            columns["output_tokens"],
+            columns["finetune_tokens"],
+            self.source_instance.technology,
+        )
 
     def ordering(self) -> np.ndarray:
         return np.argsort(self._theta, kind="stable")

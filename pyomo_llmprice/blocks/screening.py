@@ -14,6 +14,7 @@ cost), the Rochet-Chone two-dimensional monopolist (types in [1, 2]^2).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from pyomo_llmprice.blocks.forms import (
     value_form,
 )
 from pyomo_llmprice.blocks.menu import ScreeningMenuData, declare_ic_options
+from pyomo_llmprice.certificate import PublishedValues, screening_values
 
 __all__ = ["Screening", "ScreeningData", "screening_config"]
 
@@ -107,8 +109,7 @@ class ScreeningData(ScreeningMenuData):
     setting = "screening"
 
     def build(self) -> None:
-        inst = self._screening_instance()
-        self.instance = inst
+        inst = self._normalized(self._screening_instance())
         self._theta = np.asarray(inst.theta, float)
         self.one_dimensional = self._theta.shape[1] == 1
         cfg = self.config
@@ -197,10 +198,10 @@ class ScreeningData(ScreeningMenuData):
 
     # -- read-back --------------------------------------------------------------------
     def type_columns(self) -> dict[str, np.ndarray]:
-        dims = self.instance.dims
+        dims, theta = self.source_instance.dims, np.asarray(self.source_instance.theta, float)
         if len(dims) == 1:
-            return {"theta": self._theta[:, 0]}
-        return {f"theta_{d}": self._theta[:, j] for j, d in enumerate(dims)}
+            return {"theta": theta[:, 0]}
+        return {f"theta_{d}": theta[:, j] for j, d in enumerate(dims)}
 
     def bundle_columns(self, arrays: dict[str, np.ndarray]) -> tuple[dict[str, Any], np.ndarray]:
         q = arrays["quality"]
@@ -208,8 +209,25 @@ class ScreeningData(ScreeningMenuData):
             y = np.asarray(self.value_form.good(q, np), float)
         cols = [y[:, j] for j in range(y.shape[1])]
         cost = np.broadcast_to(np.asarray(self.cost_form(cols, np), float), (len(q),)).copy()
+        y = np.asarray(self.units.goods_to_instance(y), float)
         out = {f"good_{d}": y[:, j] for j, d in enumerate(self.instance.dims)}
-        return out, cost
+        return out, np.asarray(self.units.money_to_instance(cost), float)
+
+    def published_values(
+        self, columns: Mapping[str, np.ndarray], arrays: Mapping[str, np.ndarray]
+    ) -> PublishedValues:
+        """Values of the published goods through the value form's ``quality`` map; a
+        user form without one is valued through the solved qualities instead."""
+        source = self.source_instance
+        theta = np.asarray(source.theta, float)
+        form = self.config["value"] or value_form(
+            source.value_form, source.value_exponent, source.value_rate
+        )
+        forward = getattr(form, "quality", None)
+        if forward is None:  # a user form: the solved qualities (not normalized: custom)
+            return screening_values(theta, arrays["quality"])
+        goods = np.column_stack([columns[f"good_{d}"] for d in source.dims])
+        return screening_values(theta, np.asarray(forward(goods, np), float))
 
 
 Screening = ScreeningData.component_class  # the Block component (declared by the decorator)

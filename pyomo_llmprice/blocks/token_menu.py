@@ -95,6 +95,14 @@ class TokenMenuData(ScreeningMenuData):
         )
 
     # -- read-back ------------------------------------------------------------------
+    def type_columns(self) -> dict[str, np.ndarray]:
+        """The CES type index theta, where the technology defines one (Cobb-Douglas)."""
+        try:
+            source = self.source_instance
+            return {"theta": source.types.index(source.technology)}
+        except (TypeError, ValueError):  # a user precision function: no index
+            return {}
+
     def menu_arrays(self) -> dict[str, np.ndarray]:
         """The solved menu as numpy arrays (types in instance order)."""
         return {
@@ -118,6 +126,39 @@ class TokenMenuData(ScreeningMenuData):
         ft[ft < SNAP_TOLERANCE * max(1.0, float(ft.max(initial=0.0)))] = 0.0
         prec = arrays["precision"]
         prec[prec < SNAP_TOLERANCE * max(1.0, float(np.abs(prec).max(initial=0.0)))] = 0.0
+        # no precision on a good, no tokens on it: tokens the model left on a good its
+        # type does not value (a slack technology row) would be published and be worth
+        # something to another type (the certificate reads tokens, not precision)
+        for key in ("input_factor", "output_factor"):
+            arrays[key][prec == 0.0] = 0.0
+        self._tighten(arrays)
+
+    def _tighten(self, arrays: dict[str, np.ndarray], steps: int = 80) -> None:
+        """Tokens that deliver exactly the precision the model priced, not more.
+
+        At a solver's tolerance the technology row ``precision <= f(a_in, a_out, z)``
+        can be slack (near a type with zero virtual value, f exceeded the model's
+        precision by 30%): published tokens would then be worth more than IC and IR
+        assumed. Both factors are scaled down by the one s in [0, 1] with
+        ``f(s a_in, s a_out, z) = precision`` (bisection; f increases in the factors),
+        which only lowers the cost and makes the published bundle the priced one.
+        """
+        f = self.technology.precision.precision
+        prec, a_in, a_out = arrays["precision"], arrays["input_factor"], arrays["output_factor"]
+        z = np.broadcast_to(arrays["finetune"][:, None], prec.shape)
+        with np.errstate(all="ignore"):
+            slack = (prec > 0) & (np.asarray(f(a_in, a_out, z), float) > prec)
+            if not slack.any():
+                return
+            lo, hi = np.zeros(int(slack.sum())), np.ones(int(slack.sum()))
+            ai, ao, zz, target = a_in[slack], a_out[slack], z[slack], prec[slack]
+            for _ in range(steps):
+                mid = 0.5 * (lo + hi)
+                over = np.asarray(f(mid * ai, mid * ao, zz), float) > target
+                hi = np.where(over, mid, hi)
+                lo = np.where(over, lo, mid)
+        a_in[slack] = hi * ai
+        a_out[slack] = hi * ao
 
     def bundle_tokens(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Token totals per bundle from the factor variables."""
@@ -131,8 +172,12 @@ class TokenMenuData(ScreeningMenuData):
         }
 
     def bundle_columns(self, arrays: dict[str, np.ndarray]) -> tuple[dict[str, Any], np.ndarray]:
+        """Published token totals and their cost, in the source instance's units."""
         tokens = self.bundle_tokens(arrays)
         cost = self.technology.cost(
             tokens["input_tokens"], tokens["output_tokens"], tokens["finetune_tokens"]
         )
-        return tokens, np.asarray(cost, float)
+        keys = ("input_tokens", "output_tokens", "finetune_tokens")
+        published = self.units.tokens_to_instance(*(tokens[k] for k in keys))
+        tokens = {k: np.asarray(v, float) for k, v in zip(keys, published, strict=True)}
+        return tokens, np.asarray(self.units.money_to_instance(cost), float)

@@ -21,11 +21,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
+import signal
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 
-from pyomo_llmprice.cli._common import EXIT_INPUT, EXIT_INTERNAL, OneLineParser, is_user_error
+from pyomo_llmprice.cli._common import (
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    OneLineParser,
+    is_user_error,
+)
 from pyomo_llmprice.progress import quiet
 
 __all__ = ["COMMANDS", "main"]
@@ -62,13 +71,33 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message: Warning | str, *_: object, **__: object) -> None:
+    """A warning is for people reading a terminal: one line, no source excerpt."""
+    print(f"llmprice: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``llmprice`` console script."""
+    from pyomo_llmprice import limits
+
     args = _parser().parse_args(argv)
     module = importlib.import_module(COMMANDS[args.command], __name__)
-    try:
-        with quiet() if args.quiet else contextlib.nullcontext():
+    try:  # a second Ctrl-C ends the command at once, even inside MUMPS
+        with (
+            quiet() if args.quiet else contextlib.nullcontext(),
+            warnings.catch_warnings(),
+            limits.second_interrupt_kills(),
+        ):
+            warnings.showwarning = _one_line_warning
             return module.run(args)
+    except KeyboardInterrupt:  # Ctrl-C outside a solve (reading, building, verifying)
+        if args.debug:
+            raise
+        print("llmprice: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `llmprice solve ... | head`: the reader left, not a bug
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except Exception as err:
         if args.debug:
             raise

@@ -15,6 +15,7 @@ code  meaning
 7     ``infeasible``
 8     ``evaluation_error``: NaN or Inf in a function or derivative
 9     ``solver_unavailable``: the solver is known but cannot run here
+130   ``interrupted``: Ctrl-C (SIGINT) stopped the solve (128 + 2, the shell's convention)
 ====  ======================================================================
 
 Subcommands raise :class:`pyomo_llmprice.errors.UserInputError` (or
@@ -38,11 +39,13 @@ __all__ = [
     "EXIT_CODES",
     "EXIT_INPUT",
     "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
     "EXIT_NOT_CONVERGED",
     "EXIT_OK",
     "EXIT_UNVERIFIED",
     "OneLineParser",
     "add_file_options_flag",
+    "add_force_flag",
     "check_output",
     "exit_code",
     "ic_help",
@@ -53,6 +56,7 @@ __all__ = [
 ]
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_NOT_CONVERGED, EXIT_UNVERIFIED = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C'd command
 
 #: status -> exit code (the table above)
 EXIT_CODES: dict[str, int] = {
@@ -64,6 +68,7 @@ EXIT_CODES: dict[str, int] = {
     "infeasible": 7,
     "evaluation_error": 8,
     "solver_unavailable": 9,
+    "interrupted": EXIT_INTERRUPTED,
 }
 
 
@@ -229,6 +234,16 @@ def add_file_options_flag(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="accept Ipopt options that name files (output_file, option_file_name, hsllib, "
         "pardisolib); refused otherwise",
+    )
+
+
+def add_force_flag(parser: argparse.ArgumentParser) -> None:
+    """``--force``: solve even when the model's estimated memory exceeds what is available."""
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="build and solve even if the estimated memory of the model (from the number "
+        "of types and IC rows) exceeds the available memory; refused otherwise",
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from pyomo_llmprice.cli._common import (
     add_file_options_flag,
+    add_force_flag,
     check_output,
     exit_code,
     ic_help,
@@ -38,12 +39,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", metavar="PATH", help="write the menu table as CSV")
     parser.add_argument("--tee", action="store_true", help="stream Ipopt's log")
     parser.add_argument(
+        "--all-types",
+        action="store_true",
+        help="list every type (excluded ones too) instead of one row per distinct package",
+    )
+    parser.add_argument(
         "--time-limit",
         type=positive_seconds,
         default=None,
         metavar="SECONDS",
-        help="wall-clock limit of each solver call (each round with --ic generated); "
-        "hitting it is status time_limit, exit code 6 (default: none)",
+        help="wall-clock limit of the whole command, from its start: reading, model "
+        "construction, every solver call and IC-generation round, verification; hitting "
+        "it is status time_limit, exit code 6 (default: none)",
     )
     parser.add_argument(
         "--solver-options",
@@ -52,6 +59,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Ipopt options, e.g. 'max_iter=500 tol=1e-9'",
     )
     add_file_options_flag(parser)
+    add_force_flag(parser)
+
+
+def refuse_oversized(args: argparse.Namespace, instance: Any, setting: str, ic: str) -> None:
+    """Before the model is built: one line (exit 2) if it cannot fit in memory, unless
+    ``--force`` (a model past memory swaps or loops in MUMPS instead of failing)."""
+    from pyomo_llmprice.limits import check_memory
+
+    theta = getattr(instance, "theta", None)
+    if setting == "screening" and theta is not None and hasattr(instance, "dims"):
+        dims = int(theta.shape[1])
+        n = int(theta.shape[0])
+    else:
+        n = len(instance.types.labels)
+        dims = 1 if setting == "packages" else 2
+    check_memory(args.instance, n, ic, dims == 1, dims, getattr(args, "force", False))
 
 
 def options_and_instance(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
@@ -73,20 +96,23 @@ def options_and_instance(args: argparse.Namespace) -> tuple[dict[str, Any], Any]
 
 
 def run(args: argparse.Namespace) -> int:
+    from pyomo_llmprice.limits import as_deadline
     from pyomo_llmprice.pipeline import build_model, solve_model
 
+    deadline = as_deadline(args.time_limit)  # the command's clock starts here
     check_output(args.json, "--json")  # before the solve, not after it
     check_output(args.csv, "--csv")
     options, instance = options_and_instance(args)
+    refuse_oversized(args, instance, args.setting, args.ic)
     model = build_model(instance, args.setting, args.ic)
     result = solve_model(
         model,
         solver=args.solver,
         options=options,
         tee=args.tee,
-        time_limit=args.time_limit,
+        time_limit=deadline,
     )
-    print(result.report())
+    print(result.report(all_types=args.all_types))
     if args.json:
         with writing("--json", args.json):
             result.to_json(args.json)

@@ -20,6 +20,7 @@ from typing import Any
 
 from pyomo_llmprice.cli._common import (
     add_file_options_flag,
+    add_force_flag,
     check_output,
     exit_code,
     positive_seconds,
@@ -92,8 +93,10 @@ def add_design_arguments(parser: argparse.ArgumentParser) -> None:
         type=positive_seconds,
         default=None,
         metavar="SECONDS",
-        help="time limit of the full menu's solve",
+        help="time limit of the full menu's solve, counted from the start of the command "
+        "(reading the instance and building the model included)",
     )
+    add_force_flag(parser)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,10 +110,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def comparison_of(args: argparse.Namespace) -> tuple[Any, Any]:
     """Read the instance; compare linear pricing, K = 1..K plans and the full menu."""
-    from pyomo_llmprice.cli.solve import options_and_instance
+    from pyomo_llmprice.cli.solve import options_and_instance, refuse_oversized
     from pyomo_llmprice.errors import UserInputError
+    from pyomo_llmprice.limits import as_deadline
     from pyomo_llmprice.tariffs import compare_pricing
 
+    deadline = as_deadline(args.time_limit)  # before reading: the command's clock
     options, instance = options_and_instance(args)
     n = int((instance.types.prob > 0).sum())
     if args.plans > n:
@@ -118,6 +123,7 @@ def comparison_of(args: argparse.Namespace) -> tuple[Any, Any]:
             f"{args.instance}: --plans {args.plans} is more plans than the instance's "
             f"{n} types with positive probability"
         )
+    refuse_oversized(args, instance, "packages", "auto")
     comparison = compare_pricing(
         instance,
         plans=tuple(range(1, args.plans + 1)),
@@ -125,7 +131,7 @@ def comparison_of(args: argparse.Namespace) -> tuple[Any, Any]:
         seed=args.seed,
         solver=args.solver,
         options=options,
-        time_limit=args.time_limit,
+        time_limit=deadline,
     )
     return instance, comparison
 

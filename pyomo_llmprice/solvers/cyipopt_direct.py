@@ -39,6 +39,7 @@ from pyomo.core.staleflag import StaleFlagManager
 from pyomo.environ import value
 from pyomo.opt import SolverStatus
 
+from pyomo_llmprice import limits
 from pyomo_llmprice.errors import SolverOptionError
 
 from .config import (
@@ -209,6 +210,7 @@ class _Callbacks:
         self.iterations = 0
         self.inf_du = math.nan
         self.callback_time = 0.0
+        self.stop_reason: str | None = None  # why we asked Ipopt to stop (limits.stop_reason)
 
     def _timed(self, fun: Any) -> Any:
         clock = time.perf_counter
@@ -225,7 +227,10 @@ class _Callbacks:
     def intermediate(self, alg_mod, iter_count, obj_value, inf_pr, inf_du, *args) -> bool:
         self.iterations = int(iter_count)
         self.inf_du = float(inf_du)
-        return True
+        # Ctrl-C and the command's deadline, once per iteration: False is Ipopt's
+        # User_Requested_Stop, with the point so far
+        self.stop_reason = limits.stop_reason()
+        return self.stop_reason is None
 
 
 class CyIpoptDirect(SolverBase):
@@ -308,6 +313,8 @@ class CyIpoptDirect(SolverBase):
         if not np.all(np.isfinite(x)):
             viol = math.inf
         term, sol_status = map_status(code, viol <= config.feasibility_tolerance)
+        if sol.get("stop_reason") == "time_limit":  # our callback, at the command's deadline
+            term = TerminationCondition.maxTimeLimit
         if code in _CHECK_FEASIBILITY:  # a diverging iterate can look feasible in floats
             phase1 = minimum_violation(ev, x, config.feasibility_tolerance)
             if phase1.violation > config.feasibility_tolerance:
@@ -364,7 +371,7 @@ class CyIpoptDirect(SolverBase):
         )
         problem.add_option("sb", "yes")  # no banner
         log = io.StringIO()
-        with capture_output(TeeStream(log, *config.tee), capture_fd=True):
+        with limits.solving(), capture_output(TeeStream(log, *config.tee), capture_fd=True):
             # inside the capture: Ipopt prints its complaints about refused types
             for name, val in effective_options(config, ev, self.default_options).items():
                 set_ipopt_option(problem, name, val)
@@ -374,6 +381,7 @@ class CyIpoptDirect(SolverBase):
         sol["iterations"] = cb.iterations
         sol["callback_time"] = cb.callback_time
         sol["inf_du"] = cb.inf_du
+        sol["stop_reason"] = cb.stop_reason
         sol["log"] = log.getvalue()
         return sol
 

@@ -111,6 +111,9 @@ class PricingComparison:
     designs: dict[str, PlanDesign] = field(default_factory=dict)
     full_menu: Any = None  # the MenuResult of the screening optimum
 
+    def __repr__(self) -> str:
+        return f"PricingComparison({self.instance!r}, designs={list(self.table.index)})"
+
     def to_dict(self) -> dict[str, Any]:
         rows = {
             str(name): {k: _clean(v) for k, v in row.items()}

@@ -90,6 +90,13 @@ class PlanDesign:
     def profit(self) -> float:
         return self.outcome.profit
 
+    def __repr__(self) -> str:  # a design holds per-type arrays: never print them all
+        return (
+            f"PlanDesign({self.instance!r}, kind={self.kind!r}, K={self.K}, "
+            f"status={self.status!r}, profit={self.profit:.8g}, "
+            f"max_deviation_gain={self.outcome.max_deviation_gain:.3g}, starts={len(self.starts)})"
+        )
+
     def summary(self) -> dict[str, Any]:
         return {"kind": self.kind, "K": self.K, "status": self.status, **self.outcome.summary()}
 

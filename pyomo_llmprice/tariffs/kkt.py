@@ -38,6 +38,7 @@ from pyomo.core.expr.calculus.derivatives import Modes, differentiate
 from pyomo.mpec import Complementarity, complements
 
 from pyomo_llmprice.generation import solve_once
+from pyomo_llmprice.outcomes import load_point
 from pyomo_llmprice.tariffs.buyers import BuyerModel, buyer_for
 from pyomo_llmprice.technology import Technology
 
@@ -146,8 +147,7 @@ def solve_mpec(
             results.termination_condition == TerminationCondition.convergenceCriteriaSatisfied
             and results.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
         )
-        if results.solution_status != SolutionStatus.noSolution:
-            results.solution_loader.load_vars()
+        load_point(results)
         if converged:
             kept, kept_bound = [v.value for v in variables], bound
             continue

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from pyomo_llmprice.certificate import bundle_groups, precision_of_tokens
 from pyomo_llmprice.io import Instance, read_instance
 from pyomo_llmprice.tariffs.buyers import BuyerModel, QuadraticGood, ValueGood, buyer_for
 from pyomo_llmprice.technology import CobbDouglas, Technology
@@ -138,6 +139,9 @@ class TariffMenu:
     intended_choice: NDArray[np.intp] | None = None
     intended_utility: FloatArray | None = None
 
+    def __repr__(self) -> str:  # the plans, not the per-type arrays
+        return f"TariffMenu({len(self.plans)} plans: {', '.join(map(repr, self.plans))})"
+
     def __len__(self) -> int:
         return len(self.plans)
 
@@ -187,6 +191,12 @@ class TariffOutcome:
     cost: FloatArray
     deviation_gain: FloatArray  # best net utility minus the intended one (NaN: none intended)
     intended: NDArray[np.intp] | None = None
+
+    def __repr__(self) -> str:  # aggregates, not the per-type arrays
+        return (
+            f"TariffOutcome({len(self.labels)} types, {len(self.menu.plans)} plans, "
+            f"profit={self.profit:.8g}, max_deviation_gain={self.max_deviation_gain:.3g})"
+        )
 
     @property
     def revenue(self) -> float:
@@ -427,7 +437,7 @@ def tangent_markup(theta: FloatArray, tokens: FloatArray, technology: Technology
 def tariff_menu_from_result(
     result: MenuResult,
     technology: Technology | Instance | None = None,
-    pool_rtol: float = 1e-7,
+    pool_atol: float | None = None,
 ) -> TariffMenu:
     """Tangent two-part tariffs of a solved, verified Token Packages menu.
 
@@ -438,6 +448,8 @@ def tariff_menu_from_result(
     ``fee = payment - markup * cost``. The menu records each type's intended plan and rent.
     Refuses a non-optimal result or a Token Allocations one. ``technology`` (or the
     instance) is needed only when the result does not carry it (``result.technology``).
+    Bundles no buyer values differently by more than `pool_atol` (default: the
+    result's verification tolerance) at the same payment are one plan.
     """
     if not result.optimal:
         raise TariffError(
@@ -457,7 +469,7 @@ def tariff_menu_from_result(
         menu["payment"].to_numpy(float),
         menu["served"].to_numpy(bool),
         result_technology(result, technology),
-        pool_rtol,
+        result.tolerance if pool_atol is None else pool_atol,
     )
 
 
@@ -468,13 +480,15 @@ def tariff_menu_from_bundles(
     payment: ArrayLike,
     served: ArrayLike,
     technology: Technology,
-    pool_rtol: float = 1e-7,
+    pool_atol: float = 0.0,
 ) -> TariffMenu:
     """Tangent two-part tariffs of any Token Packages menu given as arrays (per type).
 
     ``tokens`` is (N, 3); used by :func:`tariff_menu_from_result` and for menus computed
     elsewhere (e.g. :func:`pyomo_llmprice.theory.discrete_optimal_menu` on grids too large
-    to solve). The caller vouches that the menu is optimal and verified.
+    to solve). The caller vouches that the menu is optimal and verified. Bundles whose
+    payments and values to the top type agree to `pool_atol` are one plan
+    (:func:`pyomo_llmprice.certificate.bundle_groups`).
     """
     theta = np.asarray(theta, float)
     prob = np.asarray(prob, float)
@@ -483,34 +497,17 @@ def tariff_menu_from_bundles(
     served = np.asarray(served, bool)
     tech = technology
     cost = tokens @ np.array([tech.cost_input, tech.cost_output, tech.cost_finetune])
-    if isinstance(tech.precision, CobbDouglas):
-        gross = theta * tech.precision.precision_of_tokens(*tokens.T)
-    else:
-        a_in, a_out = tech.precision.factors(tokens[:, 0], tokens[:, 1])
-        gross = theta * np.asarray(tech.precision.precision(a_in, a_out, tokens[:, 2]), float)
+    u = precision_of_tokens(tech, *tokens.T)
+    gross = theta * u
     rent = np.where(served, gross - payment, 0.0)
     markup = tangent_markup(theta, tokens, tech)
     n = len(theta)
     intended = np.full(n, -1, dtype=np.intp)
     plans: list[TwoPartTariff] = []
     if served.any():
-        key = np.column_stack([tokens, payment])
-        floor = 1e-14 * np.maximum(np.abs(key[served]).max(axis=0), 1.0)
         order = np.argsort(theta, kind="stable")
-        groups: list[list[int]] = []
-        for i in order:
-            if not served[i]:
-                continue
-            lead = key[groups[-1][0]] if groups else None
-            # same bundle: every entry equal to pool_rtol of its own size (tiny bundles of
-            # the lowest served types differ in relative, not absolute, terms)
-            if lead is not None and np.all(
-                np.abs(key[i] - lead)
-                <= pool_rtol * np.maximum(np.abs(lead), np.abs(key[i])) + floor
-            ):
-                groups[-1].append(int(i))
-            else:
-                groups.append([int(i)])
+        key = np.column_stack([payment, theta.max() * u])
+        groups = bundle_groups(key, order[served[order]], pool_atol)
         width = len(str(len(groups)))
         for g, members in enumerate(groups):
             idx = np.array(members)

@@ -20,6 +20,7 @@ TC = TerminationCondition
 SPECIFIC = {
     0: "optimal",  # Solve_Succeeded
     2: "infeasible",  # Infeasible_Problem_Detected
+    5: "interrupted",  # User_Requested_Stop: Ctrl-C via the intermediate callback
     -1: "iteration_limit",  # Maximum_Iterations_Exceeded
     -4: "time_limit",  # Maximum_CpuTime_Exceeded
     -5: "time_limit",  # Maximum_WallTime_Exceeded
@@ -68,7 +69,7 @@ def test_acceptable_level_and_restoration_failure_are_not_converged():
         (TC.unbounded, SolutionStatus.infeasible, "not_converged"),
         (TC.minStepLength, SolutionStatus.feasible, "not_converged"),
         (TC.error, SolutionStatus.noSolution, "not_converged"),
-        (TC.interrupted, SolutionStatus.feasible, "not_converged"),
+        (TC.interrupted, SolutionStatus.feasible, "interrupted"),
         (TC.unknown, SolutionStatus.unknown, "not_converged"),
     ],
 )
@@ -91,10 +92,11 @@ def test_legacy_results_follow_ipopt_message(code):
     results = SimpleNamespace(
         solver=SimpleNamespace(message=IPOPT_STATUS[code].name, termination_condition=None)
     )
-    if code in (-1, -4, -5):  # limits: the message has no status of its own here
-        results.solver.termination_condition = (
-            LegacyTC.maxIterations if code == -1 else LegacyTC.maxTimeLimit
-        )
+    if code in (-1, -4, -5, 5):  # limits, Ctrl-C: the message has no status of its own here
+        results.solver.termination_condition = {
+            -1: LegacyTC.maxIterations,
+            5: LegacyTC.userInterrupt,  # or maxTimeLimit, when the deadline asked Ipopt to stop
+        }.get(code, LegacyTC.maxTimeLimit)
     assert legacy_outcome(results) == SPECIFIC.get(code, "not_converged")
 
 

@@ -20,7 +20,7 @@ import pytest
 from fault_data import INSTANCES, THETA3
 from pyomo.contrib.solver.common.base import Availability
 
-from pyomo_llmprice import pipeline, theory
+from pyomo_llmprice import limits, pipeline, theory
 from pyomo_llmprice.cli import main
 from pyomo_llmprice.cli._common import EXIT_CODES
 from pyomo_llmprice.io import Instance, read_instance
@@ -45,6 +45,12 @@ def log_of_negative(model: pyo.Block) -> None:
     menu = model.menu
     first = next(iter(menu.input_factor))
     menu.broken = pyo.Constraint(expr=pyo.log(-1 - menu.input_factor[first]) <= 5)
+
+
+def interrupt(model: pyo.Block) -> None:
+    """Ctrl-C as the solve starts (limits.request_interrupt, what the SIGINT handler sets):
+    Ipopt stops at its first iteration; tests/faults/test_limits.py sends real signals."""
+    limits.request_interrupt()
 
 
 def drop_incentives(model: pyo.Block) -> None:
@@ -95,6 +101,7 @@ CASES = {
     ),
     "verification_failed": Case("verification_failed", extension=drop_incentives),
     "solver_unavailable": Case("solver_unavailable", unavailable=True),
+    "interrupted": Case("interrupted", extension=interrupt),
 }
 
 
@@ -189,7 +196,8 @@ def test_verification_failure_reports_its_violations(theta3):
     x, y, z = theory.pointwise_bundle(theta, tech)
     u = theory.pointwise_precision(theta, tech)
     first_best = float(prob @ (theta * u - tech.cost(x, y, z)))
-    assert result.profit == pytest.approx(first_best, rel=1e-7)
+    assert math.isnan(result.profit)  # not an answer: kept apart as the last point
+    assert result.last_point["profit"] == pytest.approx(first_best, rel=1e-7)
     np.testing.assert_allclose(result.menu["rent"], 0.0, atol=1e-8)
     # high gains by taking mid's bundle: (theta_high - theta_mid) * u_mid
     gain = (theta[2] - theta[1]) * u[1]
@@ -265,13 +273,20 @@ def test_known_but_missing_solver_from_the_cli(theta3, capsys, monkeypatch):
 
 
 def test_time_limit_result_is_finite_and_honest():
-    """A run stopped at the clock still reports finite aggregates and its wall time."""
+    """A run stopped at the clock reports no profit as if it were an answer: the
+    aggregates are NaN (null in JSON) and the last point's numbers are kept apart."""
     result = solve_model(
         build_model(read_instance(INSTANCES / "paper_theta_100.dat")), time_limit=1e-9
     )
     assert result.status == "time_limit"
     assert result.termination == "maxTimeLimit"
-    assert math.isfinite(result.profit) and result.wall_time is not None
+    assert math.isnan(result.profit) and result.wall_time is not None
+    doc = result.to_dict()
+    assert doc["profit"] is None
+    if result.has_point:
+        assert math.isfinite(result.last_point["profit"])
+        assert doc["last_point"]["profit"] == result.last_point["profit"]
+    assert "profit " not in result.report().replace("profit are withheld", "")
     check_withheld(result)
 
 
@@ -285,8 +300,8 @@ def test_a_menu_edited_after_the_solve_fails_verification(theta3):
     lowest = served.loc[served["payment"].idxmin(), "type"]
     rent = float(served.set_index("type").loc[lowest, "rent"])
     assert rent == pytest.approx(0.0, abs=1e-8)  # IR binds at the lowest served type
-    raise_by = 0.01
-    model.menu.payment[lowest].value += raise_by
+    raise_by = 0.01  # in the instance's money; the block's variables are normalized
+    model.menu.payment[lowest].value += model.menu.units.money_from_instance(raise_by)
     edited = pipeline.read_menu(model.menu, outcome="optimal", solver="edited")
     assert edited.status == "verification_failed"
     assert edited.verification.max_ir_violation == pytest.approx(raise_by - rent, abs=1e-8)

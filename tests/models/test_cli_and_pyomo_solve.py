@@ -198,9 +198,18 @@ def test_pyomo_solve(setting, name, tmp_path, monkeypatch, capsys):
         assert retried and "retry: first solve ended" in printed, printed[-2000:]
     if message == "Solve_Succeeded" or (retried and status == "optimal"):
         assert status == "optimal"
-        assert "max IC violation" in printed
-        viol = re.search(r"max IC violation (\S+)\s+max IR violation (\S+)", printed)
-        assert float(viol.group(1)) <= 1e-6 and float(viol.group(2)) <= 1e-6
+        viol = re.search(
+            r"certificate: largest IC violation (\S+), IR (\S+), loss on a served type (\S+);"
+            r".* tolerance (\S+) ",
+            printed,
+        )
+        assert viol, printed[-2000:]
+        ic, ir, loss, tol = (float(viol.group(k)) for k in range(1, 5))
+        assert (
+            max(ic, ir, loss)
+            <= tol
+            <= 1e-5 * float(re.search(r"value scale (\S+)\)", printed).group(1))
+        )
     else:
         assert status == "not_converged", (message, status)
         assert "NOT OPTIMAL" in printed

@@ -165,8 +165,8 @@ def test_verification_catches_a_relaxed_menu():
     model.menu = Screening(instance=read_instance(SCREENING / "mussa_rosen_10.dat"))
     res = solve_model(model)
     assert res.status == "optimal"
-    d = 1e-3
-    model.menu.payment["t07"].value -= d
+    d = 1e-3  # in the instance's money; the block's variables are normalized
+    model.menu.payment["t07"].value -= model.menu.units.money_from_instance(d)
     relaxed = read_menu(model.menu, converged=True)
     assert relaxed.status == "verification_failed"
     assert relaxed.verification.max_ic_violation == pytest.approx(d, rel=1e-3)

@@ -1,0 +1,146 @@
+"""What a buyer of each type is worth from each *published* bundle, recomputed.
+
+The certificate of a menu must check what users read, not what the model
+believed: the tokens (or goods) and payments of the published table, their
+precision recomputed from the technology, every type against every bundle and
+against the null bundle. Nothing here reads a Pyomo variable; each function
+takes the published columns and the instance's own description of the types
+(theta, task values, scales) and returns a :class:`PublishedValues`, which
+:func:`pyomo_llmprice.verify.verify_menu` checks on all IC and IR pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from pyomo_llmprice.technology import Technology
+
+__all__ = [
+    "PublishedValues",
+    "allocations_task_values",
+    "allocations_value_scale_values",
+    "bundle_groups",
+    "package_values",
+    "precision_of_tokens",
+    "screening_values",
+]
+
+FloatArray = np.ndarray
+
+
+@dataclass(frozen=True)
+class PublishedValues:
+    """Gross values of published bundles: ``rows(sl)`` is the (rows, N) block V[i, k],
+    ``own[i]`` = V[i, i] and ``null[i]`` the value of buying nothing (0 unless the
+    precision function is positive at zero tokens)."""
+
+    rows: Callable[[slice], FloatArray]
+    own: FloatArray
+    null: FloatArray
+
+
+def precision_of_tokens(
+    technology: Technology, x: FloatArray, y: FloatArray, z: FloatArray
+) -> FloatArray:
+    """Precision per task of per-task tokens (x, y) and fine-tuning z, from the technology."""
+    prec = technology.precision
+    a_in, a_out = prec.factors(np.asarray(x, float), np.asarray(y, float))
+    out = prec.precision(a_in, a_out, np.asarray(z, float))
+    return np.broadcast_to(np.asarray(out, float), np.shape(x)).astype(float)
+
+
+def _zero_precision(technology: Technology, n: int) -> FloatArray:
+    zero = np.zeros(1)
+    return np.full(n, float(precision_of_tokens(technology, zero, zero, zero)[0]))
+
+
+def package_values(
+    theta: FloatArray, x: FloatArray, y: FloatArray, z: FloatArray, technology: Technology
+) -> PublishedValues:
+    """Token Packages: type i values package k at ``theta_i * precision(X_k, Y_k, Z_k)``
+    (a buyer spreads a package over its tasks; theta is the CES index)."""
+    theta = np.asarray(theta, float)
+    u = precision_of_tokens(technology, x, y, z)
+    null = theta * _zero_precision(technology, 1)[0]
+    return PublishedValues(lambda sl: np.multiply.outer(theta[sl], u), theta * u, null)
+
+
+def allocations_task_values(
+    task_value: FloatArray,
+    task_measure: FloatArray,
+    x: FloatArray,
+    y: FloatArray,
+    z: FloatArray,
+    technology: Technology,
+) -> PublishedValues:
+    """Token Allocations, labeled tasks: bundle k sets per-task tokens ``x[k, j]``,
+    ``y[k, j]`` for every task category j and one fine-tuning level ``z[k]``; type i
+    values it at ``sum_j mu_j w_i[j] precision(x[k, j], y[k, j], z[k])``."""
+    w = np.asarray(task_value, float)
+    mu = np.asarray(task_measure, float)
+    u = precision_of_tokens(technology, x, y, np.asarray(z, float)[:, None])  # (N, J)
+    coef = w * mu  # (N, J)
+    null = coef.sum(axis=1) * _zero_precision(technology, 1)[0]
+    return PublishedValues(lambda sl: coef[sl] @ u.T, np.einsum("ij,ij->i", coef, u), null)
+
+
+def allocations_value_scale_values(
+    value_per_task: FloatArray,
+    scale: FloatArray,
+    covered: FloatArray,
+    x: FloatArray,
+    y: FloatArray,
+    z: FloatArray,
+    technology: Technology,
+) -> PublishedValues:
+    """Token Allocations, value-scale types with the scale constraint: bundle k covers
+    tasks of measure ``covered[k]`` with per-task tokens; type ``(w, s)`` values it at
+    ``w * min(s, covered[k]) * precision(x[k], y[k], z[k])``."""
+    w = np.asarray(value_per_task, float)
+    s = np.asarray(scale, float)
+    cov = np.asarray(covered, float)
+    u = precision_of_tokens(technology, x, y, z)
+
+    def rows(sl: slice) -> FloatArray:
+        return w[sl, None] * np.minimum.outer(s[sl], cov) * u[None, :]
+
+    null = w * s * _zero_precision(technology, 1)[0]
+    return PublishedValues(rows, w * np.minimum(s, cov) * u, null)
+
+
+def screening_values(
+    theta: FloatArray, quality: FloatArray, null_quality: FloatArray | None = None
+) -> PublishedValues:
+    """Generic screening: type i values bundle k at ``sum_d theta[i, d] h(y[k, d])``;
+    ``quality`` holds h of the published goods (recomputed by the value form)."""
+    theta = np.asarray(theta, float)
+    q = np.asarray(quality, float)
+    q0 = np.zeros(q.shape[1]) if null_quality is None else np.asarray(null_quality, float)
+    return PublishedValues(lambda sl: theta[sl] @ q.T, np.einsum("ig,ig->i", theta, q), theta @ q0)
+
+
+def bundle_groups(key: np.ndarray, order: np.ndarray, atol: float = 0.0) -> list[list[int]]:
+    """Consecutive runs (in `order`) of bundles that are the same package.
+
+    `key` holds money columns per bundle: its payment and its value to probe buyers
+    (for one-dimensional types the top type, whose value differences bound every
+    other type's). Two bundles are the same package when every column agrees to
+    `atol` (the verification tolerance: no buyer can tell them apart by more) or
+    to rounding (1e-12 of the column's scale).
+    """
+    key = np.asarray(key, float)
+    if key.ndim == 1:
+        key = key[:, None]
+    groups: list[list[int]] = []
+    if not len(order):
+        return groups
+    bound = atol + 1e-12 * np.abs(key[order]).max(axis=0)
+    for i in order:
+        if groups and np.all(np.abs(key[i] - key[groups[-1][0]]) <= bound):
+            groups[-1].append(int(i))
+        else:
+            groups.append([int(i)])
+    return groups
