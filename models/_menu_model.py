@@ -2,18 +2,43 @@
 
 from __future__ import annotations
 
+import functools
+import sys
+from collections.abc import Callable
 from typing import Any
 
 import pyomo.environ as pyo
 
-from pyomo_llmprice.io import (  # noqa: F401  (validated_dataportal is re-exported)
+from pyomo_llmprice.cli._common import exit_code, is_user_error
+from pyomo_llmprice.io import (
     declare_instance_components,
     declare_screening_components,
     instance_from_model,
     screening_instance_from_model,
-    validated_dataportal,
 )
+from pyomo_llmprice.io import validated_dataportal as _validated_dataportal
 from pyomo_llmprice.pipeline import SETTINGS, read_menu
+
+
+def one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A user's mistake ends ``pyomo solve`` as it ends ``llmprice``: one line naming the
+    file and the entry, exit code 2 (Pyomo would print a multi-line 'Unexpected
+    exception' and exit 1). SystemExit passes through Pyomo's handler."""
+
+    @functools.wraps(fn)
+    def wrapped(*args: Any, **kwds: Any) -> Any:
+        try:
+            return fn(*args, **kwds)
+        except Exception as err:
+            if not is_user_error(err):
+                raise
+            print(f"pyomo solve: error: {' '.join(str(err).split())}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    return wrapped
+
+
+validated_dataportal = one_line_errors(_validated_dataportal)
 
 
 def abstract_menu_model(setting: str) -> pyo.AbstractModel:
@@ -21,11 +46,11 @@ def abstract_menu_model(setting: str) -> pyo.AbstractModel:
     if setting == "screening":
         model = pyo.AbstractModel(name="screening")
         declare_screening_components(model)
-        model.menu = SETTINGS[setting](instance=screening_instance_from_model)
+        model.menu = SETTINGS[setting](instance=one_line_errors(screening_instance_from_model))
         return model
     model = pyo.AbstractModel(name=f"token_{setting}")
     declare_instance_components(model)
-    model.menu = SETTINGS[setting](instance=instance_from_model)
+    model.menu = SETTINGS[setting](instance=one_line_errors(instance_from_model))
     return model
 
 
@@ -56,7 +81,9 @@ def print_menu(options: Any, instance: Any, results: Any) -> None:
         opts = dict(solver.options or {})
         opts.update(parse_option_string(solver.options_string or ""))
         print(f"pyomo solve: the solve ended {outcome}; re-solving as 'llmprice solve' does")
-        print(solve_model(instance, solver=name, options=opts).report())
+        retried = solve_model(instance, solver=name, options=opts)
+        print(retried.report())
+        _exit_unless_optimal(retried.status)
         return
     menu = read_menu(
         instance.menu,
@@ -66,3 +93,12 @@ def print_menu(options: Any, instance: Any, results: Any) -> None:
         iterations=getattr(results.solver, "iterations", None),
     )
     print(menu.report())
+    _exit_unless_optimal(menu.status)
+
+
+def _exit_unless_optimal(status: str) -> None:
+    """A menu that is not optimal ends ``pyomo solve`` with its status's exit code (the
+    table of ``llmprice``), so scripts see it; Pyomo alone would exit 0."""
+    if status != "optimal":
+        sys.stdout.flush()
+        raise SystemExit(exit_code(status))

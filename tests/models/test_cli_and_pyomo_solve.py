@@ -222,7 +222,7 @@ def test_pyomo_solve_iteration_limit_is_reported_as_llmprice_solve_does(
     from pyomo.scripting.pyomo_main import main as pyomo_main
 
     monkeypatch.chdir(tmp_path)
-    pyomo_main(
+    run = pyomo_main(
         [
             "solve",
             str(REPO / "models" / "token_packages.py"),
@@ -233,7 +233,26 @@ def test_pyomo_solve_iteration_limit_is_reported_as_llmprice_solve_does(
     )
     printed = capsys.readouterr().out
     assert re.search(r"^status iteration_limit\b", printed, re.M), printed[-2000:]
+    assert run.errorcode == 5  # llmprice's exit code for iteration_limit, not Pyomo's 0
     assert "NOT OPTIMAL" in printed
     assert "re-solving" not in printed  # a limit the user set is not retried
     res = solve_instance(THETA20, "packages", options={"max_iter": 2})
     assert res.status == "iteration_limit"
+
+
+@pytest.mark.parametrize("model", ["token_packages", "token_allocations"])
+def test_pyomo_solve_bad_instance_is_one_line_exit_2(model, tmp_path, monkeypatch, capsys):
+    """pyomo solve on a bad file: the same one line as llmprice (file, entry, problem),
+    exit code 2, no 'Unexpected exception' block."""
+    from pyomo.scripting.pyomo_main import main as pyomo_main
+
+    monkeypatch.chdir(tmp_path)
+    bad = _bad_dat(tmp_path)
+    run = pyomo_main(
+        ["solve", str(REPO / "models" / f"{model}.py"), str(bad), "--solver=cyipopt_direct"]
+    )
+    err = capsys.readouterr().err
+    assert run.errorcode == 2
+    assert "Unexpected exception" not in err and "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("pyomo solve: error: ")]
+    assert len(lines) == 1 and str(bad) in lines[0], err
