@@ -169,6 +169,45 @@ def stop_reason(deadline: Deadline | None = None) -> str | None:
     return None
 
 
+#: sigaction's SA_RESETHAND on Linux: the kernel restores SIG_DFL as it delivers the signal
+_SA_RESETHAND = 0x80000000
+
+
+def _reset_on_delivery() -> bool:
+    """Make the kernel itself reset SIGINT to its default once it is delivered.
+
+    Python's handler for the first Ctrl-C only runs at the next Python bytecode, and
+    MUMPS holds the GIL for minutes inside one factorization: switching to SIG_DFL
+    there would come too late for the second Ctrl-C. ``SA_RESETHAND`` needs no
+    Python: the first signal is still Python's (the flag), the second ends the
+    process. Linux/glibc only (the struct layout below); elsewhere False, and the
+    switch waits for Python.
+    """
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+
+    class SigAction(ctypes.Structure):
+        _fields_ = [
+            ("handler", ctypes.c_void_p),
+            ("mask", ctypes.c_ulong * 16),  # glibc's sigset_t: 1024 bits
+            ("flags", ctypes.c_int),
+            ("restorer", ctypes.c_void_p),
+        ]
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        action = SigAction()
+        if libc.sigaction(signal.SIGINT, None, ctypes.byref(action)) != 0:
+            return False
+        action.flags = ctypes.c_int(action.flags | _SA_RESETHAND).value
+        return libc.sigaction(signal.SIGINT, ctypes.byref(action), None) == 0
+    except (OSError, AttributeError):
+        return False
+
+
 def _on_sigint(signum: int, frame: Any) -> None:
     """First Ctrl-C: set the flag and hand the next one back to Python's default."""
     _INTERRUPT.set()
@@ -198,6 +237,8 @@ def solving(deadline: Deadline | None = None) -> Iterator[Deadline | None]:
         if previous is not signal.SIG_IGN:  # nohup / background jobs ignore SIGINT
             signal.signal(signal.SIGINT, _on_sigint)
             installed = True
+            if _SECOND["kill"]:
+                _reset_on_delivery()
     try:
         yield _ACTIVE.get()
     finally:

@@ -174,6 +174,35 @@ def test_nested_scopes_install_once_and_command_line_kills_on_the_second():
     assert signal.getsignal(signal.SIGINT) is before
 
 
+def sigint_flags() -> int:
+    """sa_flags of SIGINT's current disposition (glibc's struct sigaction)."""
+    import ctypes
+
+    class SigAction(ctypes.Structure):
+        _fields_ = [
+            ("handler", ctypes.c_void_p),
+            ("mask", ctypes.c_ulong * 16),
+            ("flags", ctypes.c_int),
+            ("restorer", ctypes.c_void_p),
+        ]
+
+    action = SigAction()
+    assert ctypes.CDLL(None).sigaction(signal.SIGINT, None, ctypes.byref(action)) == 0
+    return action.flags & 0xFFFFFFFF
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sigaction layout of glibc")
+def test_command_line_second_sigint_needs_no_python():
+    """Inside MUMPS no Python runs, so the kernel must reset SIGINT on delivery
+    (SA_RESETHAND) for a second Ctrl-C to end the command; a library solve keeps
+    Python's KeyboardInterrupt (a notebook kernel must survive)."""
+    with limits.solving():
+        assert not sigint_flags() & limits._SA_RESETHAND
+    with limits.second_interrupt_kills(), limits.solving():
+        assert sigint_flags() & limits._SA_RESETHAND
+    assert not sigint_flags() & limits._SA_RESETHAND
+
+
 def test_expired_active_deadline_is_a_stop_reason():
     with limits.solving(Deadline(0.0)):
         assert limits.stop_reason() == "time_limit"
@@ -273,7 +302,7 @@ def test_model_past_available_memory_is_refused_up_front(monkeypatch, theta3, ca
     assert main(["solve", str(theta3), "--ic", "all_pairs"]) == EXIT_INPUT
     line = one_line_error(capsys)
     assert str(theta3) in line and "TYPES: 3 types" in line and "6 IC rows" in line
-    assert "1 kB available" in line and "--force" in line
+    assert "1 KB available" in line and "--force" in line
     assert main(["tariffs", str(theta3), "--plans", "1"]) == EXIT_INPUT
     assert "--force" in one_line_error(capsys)
     monkeypatch.setattr(pipeline, "build_model", real)
