@@ -203,6 +203,17 @@ def test_command_line_second_sigint_needs_no_python():
     assert not sigint_flags() & limits._SA_RESETHAND
 
 
+def test_an_ignored_sigint_stays_ignored():
+    """nohup and background jobs ignore SIGINT on purpose: a solve does not take it over."""
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with limits.solving():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def test_expired_active_deadline_is_a_stop_reason():
     with limits.solving(Deadline(0.0)):
         assert limits.stop_reason() == "time_limit"
@@ -252,6 +263,9 @@ def test_sigint_to_llmprice_solve_prints_the_status_and_exits_130(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # a terminal's Ctrl-C: under nohup or a background job SIGINT is inherited as
+        # ignored, and llmprice rightly leaves it so
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         first = proc.stdout.readline()
