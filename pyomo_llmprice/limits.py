@@ -6,13 +6,15 @@ verification all spend from one :class:`Deadline` started when the command start
 Ipopt gets ``max_wall_time = deadline.remaining()`` at each call, and the code
 between calls checks :meth:`Deadline.expired`.
 
-Ipopt runs in C, where Python's default SIGINT handler (``KeyboardInterrupt``)
-only fires in the next Python callback, and cyipopt turns an exception there into
-a failed evaluation that Ipopt steps around. So during a solve
-(:func:`solving`) the first Ctrl-C only sets a flag, which the solver's
-per-iteration callback reads to stop Ipopt cleanly (status ``interrupted``, the
-point so far kept); a second Ctrl-C gets Python's default handler back and raises
-``KeyboardInterrupt`` at once.
+Ipopt runs in C, where Python's SIGINT handler only runs at the next Python
+callback, and a ``KeyboardInterrupt`` raised there unwinds through cyipopt as an
+exception: no status, no JSON, a traceback. So during a solve (:func:`solving`)
+the first Ctrl-C only sets a flag, which the solver's per-iteration callback reads
+to stop Ipopt cleanly (status ``interrupted``, exit 130, the point so far kept
+apart). A second Ctrl-C gets the default back: Python's ``KeyboardInterrupt`` in a
+library, and on the command line the kernel's own default (the process ends even
+inside a MUMPS factorization, which holds the GIL so that no Python runs there,
+for minutes on very large instances).
 """
 
 from __future__ import annotations
