@@ -21,7 +21,7 @@ from pyomo_llmprice.certificate import PublishedValues, bundle_groups
 from pyomo_llmprice.generation import GenerationLog, RetryLog, solve_menu
 from pyomo_llmprice.io import Instance, check_setting, read_instance
 from pyomo_llmprice.outcomes import load_point, solver_or_error, solver_outcome
-from pyomo_llmprice.tariffs import fixed_fee, implied_markup
+from pyomo_llmprice.tariffs.markups import implied_markup, package_plans
 from pyomo_llmprice.verify import Verification, verify_menu
 
 __all__ = [
@@ -77,6 +77,11 @@ class MenuResult:
     @property
     def profit(self) -> float:
         return self.aggregates["profit"]
+
+    @property
+    def packages(self) -> int:
+        """How many distinct packages (plans) the menu offers; bunched types share one."""
+        return int(self.menu["package"].to_numpy().max(initial=0))
 
     def __repr__(self) -> str:
         v = self.verification
@@ -301,15 +306,21 @@ def read_menu(
     )
     rent = own - payment
     package = _packages(block, values, payment, served, tol)
+    prob = np.array([pyo.value(block.prob[k]) for k in labels], float)
     tariffs = {}
     if getattr(block, "token_tariffs", False):  # two-part token tariffs (LLM menus)
-        markup = implied_markup(own, tokens["input_tokens"], inst.technology)
-        fee = fixed_fee(payment, markup, cost)
+        per_type = implied_markup(
+            own,
+            tokens["input_tokens"],
+            tokens["output_tokens"],
+            tokens["finetune_tokens"],
+            inst.technology,
+        )
+        markup, fee = package_plans(package, prob, per_type, payment, cost)
         if status != "optimal":
             markup = np.full(n, np.nan)
             fee = np.full(n, np.nan)
         tariffs = {"markup": markup, "fixed_fee": fee}
-    prob = np.array([pyo.value(block.prob[k]) for k in labels], float)
     menu = pd.DataFrame(
         {
             "type": labels,

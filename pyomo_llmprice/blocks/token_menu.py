@@ -44,15 +44,18 @@ class TokenMenuData(ScreeningMenuData):
         self.cost_finetune = pyo.Param(initialize=tech.cost_finetune, mutable=True)
         nn = pyo.NonNegativeReals
         goods = self.goods_set
+        # The start: half the top type's first best in normalized units, precision the
+        # product of the factors. From factors 1 and precision 0.5, SLSQP stopped at the
+        # null menu (a stationary point of the factor products) on normalized models.
         self._bundle_var(
-            "input_factor", goods, within=nn, initialize=1.0, doc="x^alpha per good (factor)"
+            "input_factor", goods, within=nn, initialize=0.5, doc="x^alpha per good (factor)"
         )
         self._bundle_var(
-            "output_factor", goods, within=nn, initialize=1.0, doc="y^beta per good (factor)"
+            "output_factor", goods, within=nn, initialize=0.5, doc="y^beta per good (factor)"
         )
         self._bundle_var("finetune", within=nn, initialize=0.0, doc="fine-tuning tokens")
         self._bundle_var(
-            "precision", goods, within=nn, initialize=0.5, doc="precision delivered per good"
+            "precision", goods, within=nn, initialize=0.25, doc="precision delivered per good"
         )
 
     def _declare_bundle_rows(self) -> None:

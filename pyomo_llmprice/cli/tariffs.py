@@ -357,7 +357,7 @@ def document(comparison: Any, instance: Any) -> dict[str, Any]:
     full = {
         "status": result.status,
         "termination": result.termination,
-        "plans": int(result.menu["served"].sum()) if result.optimal else None,
+        "plans": result.packages if result.optimal else None,
         **numbers,
         "max_ic_violation": result.verification.max_ic_violation,
         "max_ir_violation": result.verification.max_ir_violation,

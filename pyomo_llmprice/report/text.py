@@ -76,11 +76,10 @@ def menu_table(result: MenuResult, all_types: bool = False) -> pd.DataFrame:
         lead = part.iloc[0]
         row.update({c: float(lead[c]) for c in (*goods, *tokens, "payment")})
         row["rent"] = _span(part["rent"])
-        if priced:  # one plan per package: the tariff layer's rule (weighted tangent markup)
-            weights = prob if prob.sum() > 0 else np.ones(len(part))
-            markup = float(np.average(part["markup"].to_numpy(float), weights=weights))
-            fee = float(lead["payment"] - markup * lead["cost"])
-            row["markup"], row["fixed_fee"] = markup, (fee if abs(fee) > tol else 0.0)
+        if priced:  # the package's plan, as published (tariffs.markups.package_plans)
+            fee = float(lead["fixed_fee"])
+            row["markup"] = float(lead["markup"])
+            row["fixed_fee"] = fee if abs(fee) > tol else 0.0
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -186,7 +186,7 @@ def compare_pricing(
         rows[name] = {"plans": len(d.menu), **d.outcome.summary(), "status": d.status}
     a = result.aggregates
     rows["full_menu"] = {
-        "plans": int(result.menu["served"].sum()),
+        "plans": result.packages,
         "profit": a["profit"],
         "revenue": a["revenue"],
         "consumer_surplus": a["consumer_surplus"],

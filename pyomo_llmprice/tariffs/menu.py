@@ -32,7 +32,8 @@ from numpy.typing import ArrayLike, NDArray
 from pyomo_llmprice.certificate import bundle_groups, precision_of_tokens
 from pyomo_llmprice.io import Instance, read_instance
 from pyomo_llmprice.tariffs.buyers import BuyerModel, QuadraticGood, ValueGood, buyer_for
-from pyomo_llmprice.technology import CobbDouglas, Technology
+from pyomo_llmprice.tariffs.markups import implied_markup, package_plans
+from pyomo_llmprice.technology import Technology
 
 if TYPE_CHECKING:  # pipeline sits above this layer; only its result type is read
     from pyomo_llmprice.pipeline import MenuResult
@@ -412,26 +413,11 @@ def evaluate_tariffs(
 
 
 def tangent_markup(theta: FloatArray, tokens: FloatArray, technology: Technology) -> FloatArray:
-    """Markup making each bundle the type's own best response to ``markup * cost`` prices.
-
-    Cobb-Douglas: ``alpha theta u / (c_x X)`` (Euler; the same for every class because the
-    mix is type-independent). Other precision functions: the marginal value of input
-    tokens over ``c_x`` by a central difference in log X.
-    """
+    """Markup making each bundle the type's own best response to ``markup * cost`` prices
+    (:func:`pyomo_llmprice.tariffs.markups.implied_markup` of the value ``theta u``)."""
     x, y, z = tokens[:, 0], tokens[:, 1], tokens[:, 2]
-    out = np.full(theta.shape, np.nan)
-    ok = x > 0
-    prec = technology.precision
-    if isinstance(prec, CobbDouglas):
-        u = prec.precision_of_tokens(x[ok], y[ok], z[ok])
-        out[ok] = prec.alpha * theta[ok] * u / (technology.cost_input * x[ok])
-        return out
-    h = 1e-5
-    a_hi = prec.precision(*prec.factors(x[ok] * np.exp(h), y[ok]), z[ok])
-    a_lo = prec.precision(*prec.factors(x[ok] * np.exp(-h), y[ok]), z[ok])
-    marginal = theta[ok] * (np.asarray(a_hi) - np.asarray(a_lo)) / (2 * h * x[ok])
-    out[ok] = marginal / technology.cost_input
-    return out
+    gross = theta * precision_of_tokens(technology, x, y, z)
+    return implied_markup(gross, x, y, z, technology)
 
 
 def tariff_menu_from_result(
@@ -462,13 +448,23 @@ def tariff_menu_from_result(
             f"a {result.setting!r} menu contracts per task and has no tariff form"
         )
     menu = result.menu
+    tech = result_technology(result, technology)
+    if pool_atol is None and "package" in menu:  # the plans the result published, as they are
+        served = menu["served"].to_numpy(bool)
+        return _menu_of_packages(
+            menu["package"].to_numpy(int),
+            menu["markup"].to_numpy(float),
+            menu["fixed_fee"].to_numpy(float),
+            np.where(served, menu["rent"].to_numpy(float), 0.0),
+            tech,
+        )
     return tariff_menu_from_bundles(
         menu["theta"].to_numpy(float),
         menu["prob"].to_numpy(float),
         menu[["input_tokens", "output_tokens", "finetune_tokens"]].to_numpy(float),
         menu["payment"].to_numpy(float),
         menu["served"].to_numpy(bool),
-        result_technology(result, technology),
+        tech,
         result.tolerance if pool_atol is None else pool_atol,
     )
 
@@ -500,23 +496,35 @@ def tariff_menu_from_bundles(
     u = precision_of_tokens(tech, *tokens.T)
     gross = theta * u
     rent = np.where(served, gross - payment, 0.0)
-    markup = tangent_markup(theta, tokens, tech)
-    n = len(theta)
-    intended = np.full(n, -1, dtype=np.intp)
-    plans: list[TwoPartTariff] = []
+    package = np.zeros(theta.size, dtype=int)
     if served.any():
         order = np.argsort(theta, kind="stable")
         key = np.column_stack([payment, theta.max() * u])
-        groups = bundle_groups(key, order[served[order]], pool_atol)
-        width = len(str(len(groups)))
-        for g, members in enumerate(groups):
-            idx = np.array(members)
-            w = prob[idx] if prob[idx].sum() > 0 else np.ones(idx.size)
-            m = float(np.average(markup[idx], weights=w))
-            lead = idx[0]
-            fee = float(payment[lead] - m * cost[lead])
-            plans.append(TwoPartTariff.from_markup(f"plan{g + 1:0{width}d}", fee, m, tech))
-            intended[idx] = g
+        for number, members in enumerate(bundle_groups(key, order[served[order]], pool_atol)):
+            package[members] = number + 1
+    markup, fee = package_plans(package, prob, tangent_markup(theta, tokens, tech), payment, cost)
+    return _menu_of_packages(package, markup, fee, rent, tech)
+
+
+def _menu_of_packages(
+    package: NDArray[np.intp],
+    markup: FloatArray,
+    fee: FloatArray,
+    rent: FloatArray,
+    tech: Technology,
+) -> TariffMenu:
+    """The plans of numbered packages (1, 2, ...; 0 = nothing) with their per-type terms."""
+    count = int(package.max(initial=0))
+    width = len(str(count))
+    plans = []
+    for p in range(1, count + 1):
+        lead = int(np.flatnonzero(package == p)[0])
+        plans.append(
+            TwoPartTariff.from_markup(
+                f"plan{p:0{width}d}", float(fee[lead]), float(markup[lead]), tech
+            )
+        )
+    intended = np.asarray(package, dtype=np.intp) - 1
     return TariffMenu(plans=plans, technology=tech, intended_choice=intended, intended_utility=rent)
 
 
