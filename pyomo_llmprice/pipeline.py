@@ -69,6 +69,8 @@ class MenuResult:
     has_point: bool = True  # False: the solver returned nothing; the menu is the null menu
     #: profit etc. at the solver's last point when it is not optimal (never an answer)
     last_point: dict[str, float] = field(default_factory=dict)
+    #: types given the null bundle after the solve because serving them earned nothing
+    excluded: list[str] = field(default_factory=list)
 
     @property
     def optimal(self) -> bool:
@@ -130,6 +132,7 @@ class MenuResult:
             "value_scale": self.value_scale,
             "ic_generation": None if self.generation is None else vars(self.generation),
             "retry": None if self.retry is None else vars(self.retry),
+            "excluded_after_solve": self.excluded,
             "menu": rows,
         }
 
@@ -202,23 +205,70 @@ def solve_model(
         )
     opts = dict(DEFAULT_IPOPT_OPTIONS)
     opts.update(options or {})
-    results, generation, retry = solve_menu(model, solver, opts, tee, time_limit)
-    outcome = solver_outcome(results)
-    has_point = load_point(results)
-    result = read_menu(
-        menu_block(model),
-        outcome=outcome,
-        termination=results.termination_condition.name,
-        solver=solver,
-        iterations=getattr(results, "iteration_count", None),
-        wall_time=results.timing_info.wall_time,
-        tolerance=tolerance,
-        has_solution=has_point,
+
+    def solve() -> MenuResult:
+        results, generation, retry = solve_menu(model, solver, opts, tee, time_limit)
+        result = read_menu(
+            menu_block(model),
+            outcome=solver_outcome(results),
+            termination=results.termination_condition.name,
+            solver=solver,
+            iterations=getattr(results, "iteration_count", None),
+            wall_time=results.timing_info.wall_time,
+            tolerance=tolerance,
+            has_solution=load_point(results),
+        )
+        result.generation = generation
+        result.retry = retry
+        if generation is not None:
+            result.iterations = generation.iterations
+        return result
+
+    result = solve()
+    return _without_dust(model, result, solve) if result.optimal else result
+
+
+#: served bundles worth less than this fraction of the value scale may be solver dust
+DUST_FRACTION = 1e-3
+#: ... and are excluded when that costs at most this fraction of the profit
+EXCLUSION_RTOL = 1e-7
+
+
+def _without_dust(model: pyo.Block, result: MenuResult, solve: Any) -> MenuResult:
+    """The menu with its near-null bundles excluded, when excluding them costs nothing.
+
+    A type whose virtual value is exactly zero (or negative, on a flat stretch) adds
+    nothing to profit whether served or not, and an interior-point solve leaves it a
+    sliver of a bundle: priced as a plan it reads as absurd (a markup of 48,000 on
+    1e-10 tokens). Types whose bundles are worth less than DUST_FRACTION of the value
+    scale are fixed to the null bundle and the menu re-solved; the re-solve is kept
+    only if it is optimal, certified and loses at most EXCLUSION_RTOL of the profit,
+    so a type that earns something stays served.
+    """
+    menu = result.menu
+    block = menu_block(model)
+    dust = menu["served"].to_numpy(bool) & (
+        menu["gross_value"].to_numpy(float) < DUST_FRACTION * result.value_scale
     )
-    result.generation = generation
-    result.retry = retry
-    if generation is not None:
-        result.iterations = generation.iterations
+    labels = [str(k) for k in menu["type"][dust]]
+    if not labels:
+        return result
+    saved = [(v, v.value) for v in model.component_data_objects(pyo.Var, descend_into=True)]
+    fixed = block.fix_null_bundles(labels)
+    if not fixed:
+        return result
+    try:
+        trial = solve()
+    finally:
+        for var in fixed:
+            var.unfix()
+    floor = result.profit - EXCLUSION_RTOL * max(abs(result.profit), result.tolerance)
+    if trial.optimal and trial.profit >= floor:
+        trial.excluded = labels
+        trial.retry = trial.retry or result.retry  # how the menu was first found
+        return trial
+    for var, value in saved:  # the first menu stands: the model holds it again
+        var.set_value(value, skip_validation=True)
     return result
 
 

@@ -310,6 +310,26 @@ class ScreeningMenuData(BlockData):
                 mapping[(k, *idx) if sets else k] = own[(r, *idx) if sets else r]
         self.add_component(name, pyo.Reference(mapping))
 
+    def fix_null_bundles(self, labels: Sequence[Any]) -> list[Any]:
+        """Fix the bundles of `labels` to the null bundle (every bundle variable at 0);
+        returns the variables fixed here, for the caller to unfix. A group of identical
+        types is fixed only when all of its members are named (they share variables)."""
+        named = {str(k) for k in labels}
+        groups: dict[Any, list[Any]] = {}
+        for k in self.types:
+            groups.setdefault(self._rep_label[k], []).append(k)
+        fixed = []
+        for rep, members in groups.items():
+            if not all(str(k) in named for k in members):
+                continue
+            for name in (*self._grid_keys(), *self._vector_keys()):
+                var = getattr(self, name)
+                for idx in var:
+                    if (idx[0] if isinstance(idx, tuple) else idx) == rep and not var[idx].fixed:
+                        var[idx].fix(0.0)
+                        fixed.append(var[idx])
+        return fixed
+
     def is_merged(self, k: Any) -> bool:
         """Does type `k` share its representative's bundle (and need no rows of its own)?"""
         return self._rep_label[k] != k

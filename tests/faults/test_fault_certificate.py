@@ -80,12 +80,12 @@ def test_a_loose_tolerance_never_reports_an_unchecked_menu(tmp_path, capsys):
     exact = discrete_optimal_menu(theta, np.full(10, 0.1), read_instance(path).technology)
     assert rc == 0 and doc["profit"] == pytest.approx(exact.profit, rel=1e-7)
     assert max(recomputed_packages(doc)) <= doc["verification_tolerance"]
-    # every type the exact optimum serves is served; theta = 0.5 has virtual value exactly
-    # 0 (0.5 - 0.1 * 0.5 / 0.1), so serving it a little is as profitable as not (issue #12
-    # asks that such ties end excluded): its bundle is then worth < 1e-5 of the top's
+    # theta = 0.5 has virtual value exactly 0 (0.5 - 0.1 * 0.5 / 0.1): serving it a
+    # sliver is as profitable as not, and the solver's sliver (priced, a markup of 48,000)
+    # is excluded after the solve, as in the exact optimum
     served = {r["type"] for r in doc["menu"] if r["served"]}
-    exact_served = {f"t{i:02d}" for i in np.flatnonzero(exact.precision > 0)}
-    assert exact_served <= served <= exact_served | {"t04"}
+    assert served == {f"t{i:02d}" for i in np.flatnonzero(exact.precision > 0)}
+    assert doc["excluded_after_solve"] == ["t04"]
 
 
 def test_the_tolerance_is_set_by_the_instance_not_by_the_menu(tmp_path):
@@ -197,3 +197,20 @@ def test_allocations_types_a_hair_apart_are_checked_from_the_published_allocatio
     assert rc == 0 and doc["status"] == "optimal"
     assert (util.max(axis=1) - own).max() <= doc["verification_tolerance"]
     assert np.maximum(-own, 0).max() <= doc["verification_tolerance"]
+
+
+def test_quick_pricing_quotes_no_plan_for_a_zero_virtual_value_type():
+    """Types 1/4, 1/2, 3/4, 1, equally likely: the discrete virtual value of 1/2 is
+    1/2 - (1/4)(1/2)/(1/4) = 0, so the exact optimum gives it nothing; it was quoted a fee
+    of 5e-6 and 3,784 per token for 1e-9 tokens. Served plans are theory's markups."""
+    from pyomo_llmprice.quick import LLMPricingModel
+
+    model = LLMPricingModel(cost_per_token=0.125, fine_tuning_cost=0.125)
+    fees, prices = model.optimal_two_part_tariff([0.25, 0.5, 0.75, 1.0])
+    assert np.isnan(fees[:2]).all() and all(np.isnan(p["input"]) for p in prices[:2])
+    exact = discrete_optimal_menu([0.25, 0.5, 0.75, 1.0], [0.25] * 4, model.technology)
+    # a fee is a payment less markup x cost: solver error in it is relative to the payment
+    np.testing.assert_allclose(fees[2:], exact.fixed_fee[2:], rtol=1e-5)
+    np.testing.assert_allclose(
+        [p["input"] for p in prices[2:]], exact.markup[2:] * 0.125, rtol=1e-6
+    )

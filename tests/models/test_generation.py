@@ -52,7 +52,9 @@ def test_failed_solve_is_retried_regularized_and_reported(monkeypatch):
     model = pyo.ConcreteModel()
     model.menu = Screening(theta=bench.theta)
     res = solve_model(model)
-    assert len(calls) == 3
+    # first, regularized, polished; then one more: type 5 (theta 1/2) has virtual value
+    # exactly 0, and its sliver of a bundle is excluded by a re-solve without it
+    assert len(calls) == 4 and res.excluded == ["t5"]
     assert res.retry is not None
     assert res.retry.first_outcome == "not_converged"
     assert res.retry.regularized_outcome == res.retry.polished_outcome == "optimal"
