@@ -117,6 +117,9 @@ _NOTICE = (
 #: notebook), or the OS default, ending the process even inside a MUMPS
 #: factorization, which holds the GIL so no Python handler can run (the command line)
 _SECOND = {"kill": False}
+#: where the notice goes: the terminal's stderr as it was when the solve began (the
+#: solver then captures fd 2 into its log, which would swallow the notice)
+_NOTICE_FD = {"fd": 2}
 
 
 @contextlib.contextmanager
@@ -215,7 +218,7 @@ def _on_sigint(signum: int, frame: Any) -> None:
     _INTERRUPT.set()
     signal.signal(signal.SIGINT, signal.SIG_DFL if _SECOND["kill"] else signal.default_int_handler)
     with contextlib.suppress(OSError):  # os.write: safe inside a signal handler
-        os.write(2, _NOTICE)
+        os.write(_NOTICE_FD["fd"], _NOTICE)
 
 
 @contextlib.contextmanager
@@ -237,6 +240,8 @@ def solving(deadline: Deadline | None = None) -> Iterator[Deadline | None]:
     if outer and threading.current_thread() is threading.main_thread():
         previous = signal.getsignal(signal.SIGINT)
         if previous is not signal.SIG_IGN:  # nohup / background jobs ignore SIGINT
+            with contextlib.suppress(OSError):
+                _NOTICE_FD["fd"] = os.dup(2)
             signal.signal(signal.SIGINT, _on_sigint)
             installed = True
             if _SECOND["kill"]:
@@ -248,6 +253,10 @@ def solving(deadline: Deadline | None = None) -> Iterator[Deadline | None]:
             signal.signal(
                 signal.SIGINT, previous if previous is not None else signal.default_int_handler
             )
+            if _NOTICE_FD["fd"] != 2:
+                with contextlib.suppress(OSError):
+                    os.close(_NOTICE_FD["fd"])
+                _NOTICE_FD["fd"] = 2
         if outer:
             _INTERRUPT.clear()
         _ACTIVE.reset(deadline_token)

@@ -225,7 +225,9 @@ def solve_model(
         return result
 
     result = solve()
-    return _without_dust(model, result, solve) if result.optimal else result
+    if result.status in ("optimal", "verification_failed") and result.has_point:
+        return _without_dust(model, result, solve)
+    return result
 
 
 #: served bundles worth less than this fraction of the value scale may be solver dust
@@ -243,10 +245,12 @@ def _without_dust(model: pyo.Block, result: MenuResult, solve: Any) -> MenuResul
     1e-10 tokens). Types whose bundles are worth less than DUST_FRACTION of the value
     scale are fixed to the null bundle and the menu re-solved; the re-solve is kept
     only if it is optimal, certified and loses at most EXCLUSION_RTOL of the profit,
-    so a type that earns something stays served.
+    so a type that earns something stays served. A menu that failed its check only
+    through such slivers (a negative payment of 1e-12) is re-solved the same way.
     """
     menu = result.menu
     block = menu_block(model)
+    profit = result.profit if result.optimal else result.last_point["profit"]
     dust = menu["served"].to_numpy(bool) & (
         menu["gross_value"].to_numpy(float) < DUST_FRACTION * result.value_scale
     )
@@ -262,7 +266,7 @@ def _without_dust(model: pyo.Block, result: MenuResult, solve: Any) -> MenuResul
     finally:
         for var in fixed:
             var.unfix()
-    floor = result.profit - EXCLUSION_RTOL * max(abs(result.profit), result.tolerance)
+    floor = profit - EXCLUSION_RTOL * max(abs(profit), result.tolerance)
     if trial.optimal and trial.profit >= floor:
         trial.excluded = labels
         trial.retry = trial.retry or result.retry  # how the menu was first found
@@ -318,16 +322,13 @@ def read_menu(
     scale = block.value_scale()
     tol = tolerance * scale
     # A served type is one whose bundle, as the model meant it (its characteristic), is
-    # worth more than the tolerance to it and that pays more than the tolerance for it
-    # (at an optimum a served type pays at least its cost: a bundle given away is solver
-    # dust, left on types with zero or negative virtual value); anything else is the null
-    # bundle, and every part of it (tokens, fine-tuning, payment) is snapped to zero
-    # before anything is checked or priced. The certificate below then reads only the
-    # published numbers, so a slack technology row cannot hide value.
-    served = (units.money_to_instance(block.own_value(arrays[key])) > tol) & (
-        units.money_to_instance(arrays["payment"]) > tol
-    )
-    block.snap_null_bundles(arrays, served)
+    # worth more than the tolerance to it; anything else is the null bundle, and every
+    # part of it (tokens, fine-tuning, payment) is snapped to zero before anything is
+    # checked or priced. (Slivers above it are solver dust on types of zero virtual
+    # value, removed by solve_model's exclusion re-solve.) The certificate below then
+    # reads only the published numbers, so a slack technology row cannot hide value.
+    served = units.money_to_instance(block.own_value(arrays[key])) > tol
+    block.snap_null_bundles(arrays, served, float(units.money_from_instance(tol)))
 
     # The certificate: every type against every published bundle and the null bundle,
     # values recomputed from the published tokens (or goods) and the technology.
@@ -339,12 +340,14 @@ def read_menu(
         nothing = np.full(n, math.nan)
         check = Verification(math.nan, math.nan, None, nothing, nothing, None, tol)
     else:
+        # no loss on a served type holds at an optimum of the screening problem itself; a
+        # constraint the user added (a price cap) may make a subsidy optimal
         check = verify_menu(
             values.rows,
             own,
             payment,
             null_value=values.null,
-            cost=cost,
+            cost=None if block.added_constraints() else cost,
             served=served,
             tolerance=tol,
         )

@@ -277,6 +277,18 @@ class ScreeningMenuData(BlockData):
             # drives their characteristic to zero instead of leaving it at ~1e-6.
             self.scaling_factor = pyo.Suffix(direction=pyo.Suffix.EXPORT)
             self.scaling_factor[self.profit_objective] = float(n)
+        self._own_rows = {c.local_name for c in self.component_objects(pyo.Constraint)}
+
+    def added_constraints(self) -> list[str]:
+        """Active constraints of the model that this block did not write (a user's
+        capacity or price cap): with them the screening optimum may subsidize a type,
+        so 'nobody is served at a loss' is no longer part of the certificate."""
+        own = getattr(self, "_own_rows", set())
+        return [
+            c.name
+            for c in self.model().component_objects(pyo.Constraint, active=True, descend_into=True)
+            if not (c.parent_block() is self and c.local_name in own)
+        ]
 
     def _find_representatives(self, n: int) -> np.ndarray:
         """Index of the first type identical to each type (itself if none before it)."""
@@ -405,10 +417,18 @@ class ScreeningMenuData(BlockData):
     def _vector_keys(self) -> list[str]:
         return ["payment"]
 
-    def snap_null_bundles(self, arrays: dict[str, np.ndarray], served: np.ndarray) -> None:
-        """Set the bundles of unserved types exactly to the null bundle (in place)."""
+    def snap_null_bundles(
+        self, arrays: dict[str, np.ndarray], served: np.ndarray, payment_tol: float = np.inf
+    ) -> None:
+        """Set the goods of unserved types exactly to nothing (in place), and their
+        payments to 0 where they are within `payment_tol` of it: a larger one is a
+        transfer the model meant (a constraint the user added may subsidize a type)."""
         for key in (*self._grid_keys(), *self._vector_keys()):
-            arrays[key][~served] = 0.0
+            if key == "payment":
+                pay = arrays[key]
+                pay[~served & (np.abs(pay) <= payment_tol)] = 0.0
+            else:
+                arrays[key][~served] = 0.0
 
     def type_columns(self) -> dict[str, np.ndarray]:
         """Columns describing the types in the menu table (e.g. theta)."""

@@ -122,13 +122,19 @@ class TokenMenuData(ScreeningMenuData):
     def _vector_keys(self) -> list[str]:
         return ["finetune", "payment"]
 
-    def snap_null_bundles(self, arrays: dict[str, np.ndarray], served: np.ndarray) -> None:
+    def snap_null_bundles(
+        self, arrays: dict[str, np.ndarray], served: np.ndarray, payment_tol: float = np.inf
+    ) -> None:
         """Null bundles for unserved types; negligible fine-tuning and precision to 0."""
-        super().snap_null_bundles(arrays, served)
+        super().snap_null_bundles(arrays, served, payment_tol)
         ft = arrays["finetune"]
         ft[ft < SNAP_TOLERANCE * max(1.0, float(ft.max(initial=0.0)))] = 0.0
         prec = arrays["precision"]
-        prec[prec < SNAP_TOLERANCE * max(1.0, float(np.abs(prec).max(initial=0.0)))] = 0.0
+        # per good: a good of zero measure (a task nobody has) may carry any precision at
+        # no cost and no value, and must not set the scale for the others
+        prec[:, self._measure_full.max(axis=0) == 0] = 0.0
+        scale = np.maximum(1.0, np.abs(prec).max(axis=0, initial=0.0))
+        prec[prec < SNAP_TOLERANCE * scale[None, :]] = 0.0
         # no precision on a good, no tokens on it: tokens the model left on a good its
         # type does not value (a slack technology row) would be published and be worth
         # something to another type (the certificate reads tokens, not precision)

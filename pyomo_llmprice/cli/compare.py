@@ -40,7 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, metavar="R", help="wall time is the median of R runs"
     )
-    parser.add_argument("--out", default="comparison", metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--out",
+        default="comparison",
+        metavar="DIR",
+        help="folder for comparison.csv, comparison.md and the profile (default: ./comparison)",
+    )
     parser.add_argument(
         "--time-limit", type=positive_seconds, default=None, metavar="SECONDS", help="per solve"
     )

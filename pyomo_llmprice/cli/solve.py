@@ -65,8 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def refuse_oversized(args: argparse.Namespace, instance: Any, setting: str, ic: str) -> None:
     """Before the model is built: one line (exit 2) if it cannot fit in memory, unless
     ``--force`` (a model past memory swaps or loops in MUMPS instead of failing)."""
+    from pyomo_llmprice.io import check_setting
     from pyomo_llmprice.limits import check_memory
 
+    check_setting(instance, setting)  # a file of the other format: one line, before sizing
     theta = getattr(instance, "theta", None)
     if setting == "screening" and theta is not None and hasattr(instance, "dims"):
         dims = int(theta.shape[1])

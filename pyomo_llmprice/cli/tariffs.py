@@ -117,13 +117,13 @@ def comparison_of(args: argparse.Namespace) -> tuple[Any, Any]:
 
     deadline = as_deadline(args.time_limit)  # before reading: the command's clock
     options, instance = options_and_instance(args)
+    refuse_oversized(args, instance, "packages", "auto")  # also: a screening file, one line
     n = int((instance.types.prob > 0).sum())
     if args.plans > n:
         raise UserInputError(
             f"{args.instance}: --plans {args.plans} is more plans than the instance's "
             f"{n} types with positive probability"
         )
-    refuse_oversized(args, instance, "packages", "auto")
     comparison = compare_pricing(
         instance,
         plans=tuple(range(1, args.plans + 1)),

@@ -9,7 +9,6 @@ and at which tolerance. ``all_types=True`` lists every type instead.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,7 +21,8 @@ __all__ = ["LEGEND", "MAX_ROWS", "menu_report", "menu_table"]
 
 #: what each column of the table means (printed for the columns shown)
 LEGEND = {
-    "theta": "theta: the one-dimensional type index (a range for a package several types share)",
+    "theta": "theta: the type index, the CES aggregate of a type's task values (a range "
+    "for a package several types share)",
     "rent": "rent: the type's value of its package minus the payment (its information rent)",
     "markup": "markup: price per token over its marginal cost (1 = at cost)",
     "fixed_fee": "fixed fee: the payment beyond markup x cost (the plan's subscription part)",
@@ -41,8 +41,8 @@ def _index_column(menu: pd.DataFrame) -> str | None:
 
 
 def _span(values: pd.Series) -> str:
-    lo, hi = float(values.min()), float(values.max())
-    return f"{lo:.4g}" if math.isclose(lo, hi, rel_tol=1e-9, abs_tol=0.0) else f"{lo:.4g}-{hi:.4g}"
+    lo, hi = f"{float(values.min()):.4g}", f"{float(values.max()):.4g}"
+    return lo if lo == hi else f"{lo}-{hi}"
 
 
 def menu_table(result: MenuResult, all_types: bool = False) -> pd.DataFrame:
@@ -51,7 +51,8 @@ def menu_table(result: MenuResult, all_types: bool = False) -> pd.DataFrame:
     tol = result.tolerance
     for col in _MONEY:
         if col in menu:
-            menu[col] = menu[col].where(menu[col].abs() > tol, 0.0)
+            small = menu[col].abs() <= tol  # NaN (no plan) stays NaN
+            menu[col] = menu[col].mask(small, 0.0)
     index = _index_column(menu)
     by = [index, "payment"] if index is not None else ["payment"]
     goods = [c for c in menu.columns if str(c).startswith("good_")]
@@ -126,14 +127,14 @@ def menu_report(result: MenuResult, all_types: bool = False) -> str:
         )
     served = result.menu[result.menu["served"]]
     table = menu_table(result, all_types)
-    what = "types" if all_types else f"types on {len(table)} distinct packages"
+    what = "types" if all_types else f"types on {_count(len(table), 'distinct package')}"
     lines.append(
-        f"served {len(served)} of {n} {what}; {n - len(served)} excluded types get the "
-        "null bundle (nothing, at no charge)"
+        f"served {len(served)} of {n} {what}; {_count(n - len(served), 'excluded type')} "
+        "get the null bundle (nothing, at no charge)"
     )
     lines += _render(table)
-    if result.optimal:
-        a = result.aggregates
+    if result.optimal:  # money below the tolerance is solver noise: printed as 0
+        a = {k: (v if abs(v) > result.tolerance else 0.0) for k, v in result.aggregates.items()}
         lines.append(
             "profit {profit:.8g}  revenue {revenue:.8g}  cost {cost:.8g}  "
             "consumer_surplus {consumer_surplus:.8g}  welfare {welfare:.8g}".format(**a)
@@ -180,7 +181,12 @@ def _notes(result: MenuResult) -> list[str]:
         g = result.generation
         n = len(result.menu)
         out.append(
-            f"IC constraints generated: {g.rounds} rounds, {g.constraints_added} pairs added, "
-            f"{g.final_pairs} imposed of {n * (n - 1)}"
+            f"IC constraints generated on demand: {_count(g.rounds, 'round')}, "
+            f"{_count(g.constraints_added, 'pair')} added, {g.final_pairs} of the "
+            f"{n * (n - 1)} pairs imposed in the end (all are checked above)"
         )
     return out
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
