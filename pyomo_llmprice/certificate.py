@@ -122,14 +122,17 @@ def screening_values(
     return PublishedValues(lambda sl: theta[sl] @ q.T, np.einsum("ig,ig->i", theta, q), theta @ q0)
 
 
-def bundle_groups(key: np.ndarray, order: np.ndarray, atol: float = 0.0) -> list[list[int]]:
+def bundle_groups(
+    key: np.ndarray, order: np.ndarray, atol: float | np.ndarray = 0.0
+) -> list[list[int]]:
     """Consecutive runs (in `order`) of bundles that are the same package.
 
     `key` holds money columns per bundle: its payment and its value to probe buyers
     (for one-dimensional types the top type, whose value differences bound every
     other type's). Two bundles are the same package when every column agrees to
-    `atol` (the verification tolerance: no buyer can tell them apart by more) or
-    to rounding (1e-12 of the column's scale).
+    `atol` (the verification tolerance, one number or one per bundle, the smaller of the
+    two bundles' then: no buyer can tell them apart by more) or to rounding (1e-12 of
+    the column's scale).
     """
     key = np.asarray(key, float)
     if key.ndim == 1:
@@ -137,9 +140,13 @@ def bundle_groups(key: np.ndarray, order: np.ndarray, atol: float = 0.0) -> list
     groups: list[list[int]] = []
     if not len(order):
         return groups
-    bound = atol + 1e-12 * np.abs(key[order]).max(axis=0)
+    atol = np.broadcast_to(np.asarray(atol, float), (len(key),))
+    rounding = 1e-12 * np.abs(key[order]).max(axis=0)
     for i in order:
-        if groups and np.all(np.abs(key[i] - key[groups[-1][0]]) <= bound):
+        lead = groups[-1][0] if groups else None
+        if lead is not None and np.all(
+            np.abs(key[i] - key[lead]) <= min(atol[i], atol[lead]) + rounding
+        ):
             groups[-1].append(int(i))
         else:
             groups.append([int(i)])

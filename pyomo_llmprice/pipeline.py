@@ -22,6 +22,7 @@ from pyomo_llmprice.generation import GenerationLog, RetryLog, solve_menu
 from pyomo_llmprice.io import Instance, check_setting, read_instance
 from pyomo_llmprice.outcomes import load_point, solver_or_error, solver_outcome
 from pyomo_llmprice.tariffs.markups import implied_markup, package_plans
+from pyomo_llmprice.units import first_best_values
 from pyomo_llmprice.verify import Verification, verify_menu
 
 __all__ = [
@@ -225,8 +226,13 @@ def solve_model(
         return result
 
     result = solve()
-    if result.status in ("optimal", "verification_failed") and result.has_point:
-        return _without_dust(model, result, solve)
+    for _ in range(DUST_ROUNDS):  # a re-solve may leave a sliver on the next type down
+        if result.status not in ("optimal", "verification_failed") or not result.has_point:
+            break
+        trial = _without_dust(model, result, solve)
+        if trial is result:
+            break
+        result = trial
     return result
 
 
@@ -234,6 +240,8 @@ def solve_model(
 DUST_FRACTION = 1e-3
 #: ... and are excluded when that costs at most this fraction of the profit
 EXCLUSION_RTOL = 1e-7
+#: exclusion re-solves at most
+DUST_ROUNDS = 3
 
 
 def _without_dust(model: pyo.Block, result: MenuResult, solve: Any) -> MenuResult:
@@ -242,7 +250,7 @@ def _without_dust(model: pyo.Block, result: MenuResult, solve: Any) -> MenuResul
     A type whose virtual value is exactly zero (or negative, on a flat stretch) adds
     nothing to profit whether served or not, and an interior-point solve leaves it a
     sliver of a bundle: priced as a plan it reads as absurd (a markup of 48,000 on
-    1e-10 tokens). Types whose bundles are worth less than DUST_FRACTION of the value
+    1e-10 tokens). Types whose bundles are worth less than DUST_FRACTION of their own
     scale are fixed to the null bundle and the menu re-solved; the re-solve is kept
     only if it is optimal, certified and loses at most EXCLUSION_RTOL of the profit,
     so a type that earns something stays served. A menu that failed its check only
@@ -251,12 +259,14 @@ def _without_dust(model: pyo.Block, result: MenuResult, solve: Any) -> MenuResul
     menu = result.menu
     block = menu_block(model)
     profit = result.profit if result.optimal else result.last_point["profit"]
+    own_scale = menu["tolerance"].to_numpy(float) / result.relative_tolerance  # first best
     dust = menu["served"].to_numpy(bool) & (
-        menu["gross_value"].to_numpy(float) < DUST_FRACTION * result.value_scale
+        menu["gross_value"].to_numpy(float) < DUST_FRACTION * own_scale
     )
-    labels = [str(k) for k in menu["type"][dust]]
-    if not labels:
+    new = [str(k) for k in menu["type"][dust]]
+    if not new:
         return result
+    labels = [*result.excluded, *new]  # earlier rounds' exclusions stay in force
     saved = [(v, v.value) for v in model.component_data_objects(pyo.Var, descend_into=True)]
     fixed = block.fix_null_bundles(labels)
     if not fixed:
@@ -317,10 +327,11 @@ def read_menu(
     if no_point:  # nothing to report: the null menu stands in, aggregates are NaN
         arrays = block.null_arrays()
         converged = False
-    # The tolerance is money per buyer relative to the instance's own value scale (the
-    # top type's first-best value), never to the menu: an absurd bundle must not widen it.
+    # The tolerance is money per buyer, type by type relative to what that type could ever
+    # get (its first-best value, units.first_best_values), never to the menu: an absurd
+    # bundle must not widen it, nor a rich type of tiny probability everyone else's.
     scale = block.value_scale()
-    tol = tolerance * scale
+    tol = tolerance * np.maximum(first_best_values(inst), 1e-300)
     # A served type is one whose bundle, as the model meant it (its characteristic), is
     # worth more than the tolerance to it; anything else is the null bundle, and every
     # part of it (tokens, fine-tuning, payment) is snapped to zero before anything is
@@ -328,7 +339,7 @@ def read_menu(
     # value, removed by solve_model's exclusion re-solve.) The certificate below then
     # reads only the published numbers, so a slack technology row cannot hide value.
     served = units.money_to_instance(block.own_value(arrays[key])) > tol
-    block.snap_null_bundles(arrays, served, float(units.money_from_instance(tol)))
+    block.snap_null_bundles(arrays, served, np.asarray(units.money_from_instance(tol), float))
 
     # The certificate: every type against every published bundle and the null bundle,
     # values recomputed from the published tokens (or goods) and the technology.
@@ -388,6 +399,7 @@ def read_menu(
             "served": served,
             "package": package,
             "ic_violation": check.ic_violation,
+            "tolerance": tol,
         }
     )
     revenue = float(prob @ payment)
@@ -414,7 +426,7 @@ def read_menu(
         iterations=iterations,
         wall_time=wall_time,
         verification=check,
-        tolerance=tol,
+        tolerance=float(tol.max(initial=0.0)),
         menu=menu,
         aggregates=aggregates,
         value_scale=scale,
@@ -429,7 +441,7 @@ def _packages(
     values: PublishedValues,
     payment: np.ndarray,
     served: np.ndarray,
-    tol: float,
+    tol: np.ndarray,
 ) -> np.ndarray:
     """Each type's package number (1, 2, ... in increasing type index; 0: nothing).
 

@@ -78,7 +78,7 @@ from pyomo_llmprice.technology import CobbDouglas, Technology
 from pyomo_llmprice.theory import pointwise_bundle
 from pyomo_llmprice.types import TypeSet
 
-__all__ = ["Units", "normalize", "rescale", "units_of", "value_scale"]
+__all__ = ["Units", "first_best_values", "normalize", "rescale", "units_of", "value_scale"]
 
 FloatArray = NDArray[np.float64]
 AnyInstance = TypeVar("AnyInstance", Instance, ScreeningInstance)
@@ -636,3 +636,34 @@ def value_scale(instance: Instance | ScreeningInstance) -> float:
     scale = units_of(instance).value_scale
     assert scale is not None  # units_of always sets it
     return scale
+
+
+def first_best_values(instance: Instance | ScreeningInstance) -> FloatArray:
+    """Each type's first-best gross value (its value of the bundle it would buy at prices
+    equal to marginal costs), in instance money: every type's own value scale.
+
+    The certificate's tolerance is ``rtol`` times it, type by type: a buyer's gain is
+    measured against what that buyer could ever get, so a rich type of tiny probability
+    does not widen the tolerance of everyone else. Cobb-Douglas token instances and the
+    built-in screening forms have it in closed form (the first best does not depend on
+    contractibility: Token Allocations' equals Token Packages' at the CES index); other
+    instances fall back to :func:`value_scale` for every type.
+    """
+    n = len(instance.labels) if isinstance(instance, ScreeningInstance) else len(instance.types)
+    fallback = np.full(n, value_scale(instance))
+    with np.errstate(all="ignore"):
+        if isinstance(instance, ScreeningInstance):
+            goods = _screening_first_best(instance)
+            if isinstance(goods, str):
+                return fallback
+            values = _screening_value(instance, np.asarray(goods, float))
+        elif isinstance(instance.technology.precision, CobbDouglas):
+            tech = instance.technology
+            theta = np.maximum(np.asarray(instance.theta, float), 0.0)
+            x, y, z = pointwise_bundle(theta, tech)
+            values = theta * tech.cobb_douglas_precision.precision_of_tokens(x, y, z)
+        else:
+            return fallback
+    values = np.asarray(values, float)
+    return np.where(np.isfinite(values) & (values >= 0), values, fallback)
+

@@ -29,7 +29,8 @@ class Verification:
     ic_violation: np.ndarray  # per type: largest gain from another bundle
     ir_violation: np.ndarray  # per type: shortfall of its utility below buying nothing
     loss: np.ndarray | None = None  # per type: cost minus payment where served at a loss
-    tolerance: float | None = None  # absolute, in money per buyer (set by the caller)
+    #: absolute, in money per buyer: one number, or one per type (each type's own scale)
+    tolerance: float | np.ndarray | None = None
 
     @property
     def max_loss(self) -> float:
@@ -39,12 +40,16 @@ class Verification:
     def max_violation(self) -> float:
         return max(self.max_ic_violation, self.max_ir_violation, self.max_loss)
 
-    def passed(self, tol: float | None = None) -> bool:
-        """Every IC, IR and no-loss condition holds to `tol` (default: the stated one)."""
+    def passed(self, tol: float | np.ndarray | None = None) -> bool:
+        """Every IC, IR and no-loss condition holds to `tol` (default: the stated one),
+        type by type when `tol` has one entry per type."""
         tol = self.tolerance if tol is None else tol
         if tol is None:
             raise ValueError("no tolerance: pass one or build the Verification with it")
-        return self.max_violation <= tol
+        worst = np.maximum(self.ic_violation, self.ir_violation)
+        if self.loss is not None:
+            worst = np.maximum(worst, self.loss)
+        return bool(np.all(worst <= tol))
 
 
 def verify_menu(

@@ -418,7 +418,10 @@ class ScreeningMenuData(BlockData):
         return ["payment"]
 
     def snap_null_bundles(
-        self, arrays: dict[str, np.ndarray], served: np.ndarray, payment_tol: float = np.inf
+        self,
+        arrays: dict[str, np.ndarray],
+        served: np.ndarray,
+        payment_tol: float | np.ndarray = np.inf,
     ) -> None:
         """Set the goods of unserved types exactly to nothing (in place), and their
         payments to 0 where they are within `payment_tol` of it: a larger one is a
@@ -462,7 +465,8 @@ def menu_block(model: Any) -> ScreeningMenuData:
     if isinstance(model, ScreeningMenuData):
         return model
     found = [
-        b for b in model.component_data_objects(pyo.Block, active=True, descend_into=True)
+        b
+        for b in model.component_data_objects(pyo.Block, active=True, descend_into=True)
         if isinstance(b, ScreeningMenuData)
     ]
     if len(found) != 1:

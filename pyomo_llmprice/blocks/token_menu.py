@@ -123,21 +123,27 @@ class TokenMenuData(ScreeningMenuData):
         return ["finetune", "payment"]
 
     def snap_null_bundles(
-        self, arrays: dict[str, np.ndarray], served: np.ndarray, payment_tol: float = np.inf
+        self,
+        arrays: dict[str, np.ndarray],
+        served: np.ndarray,
+        payment_tol: float | np.ndarray = np.inf,
     ) -> None:
         """Null bundles for unserved types; negligible fine-tuning and precision to 0."""
         super().snap_null_bundles(arrays, served, payment_tol)
+        # Negligible next to what the type itself gets, never next to the richest type
+        # (a rich type of tiny probability must not erase everyone else's fine-tuning):
+        # fine-tuning that moves b + z by under SNAP_TOLERANCE of b, and precision on a
+        # good under SNAP_TOLERANCE of the bundle's best good, are zero.
         ft = arrays["finetune"]
-        ft[ft < SNAP_TOLERANCE * max(1.0, float(ft.max(initial=0.0)))] = 0.0
+        base = getattr(self.technology.precision, "base_quality", None)
+        if base is not None:
+            ft[ft < SNAP_TOLERANCE * base] = 0.0
+        else:
+            ft[ft < SNAP_TOLERANCE * max(1.0, float(ft.max(initial=0.0)))] = 0.0
         prec = arrays["precision"]
-        # per good: a good of zero measure (a task nobody has) may carry any precision at
-        # no cost and no value, and must not set the scale for the others
+        # a good of zero measure (a task nobody has) carries no value and costs nothing
         prec[:, self._measure_full.max(axis=0) == 0] = 0.0
-        scale = np.maximum(1.0, np.abs(prec).max(axis=0, initial=0.0))
-        prec[prec < SNAP_TOLERANCE * scale[None, :]] = 0.0
-        # no precision on a good, no tokens on it: tokens the model left on a good its
-        # type does not value (a slack technology row) would be published and be worth
-        # something to another type (the certificate reads tokens, not precision)
+        prec[prec < SNAP_TOLERANCE * prec.max(axis=1, keepdims=True, initial=0.0)] = 0.0
         for key in ("input_factor", "output_factor"):
             arrays[key][prec == 0.0] = 0.0
         self._tighten(arrays)

@@ -48,7 +48,7 @@ def _span(values: pd.Series) -> str:
 def menu_table(result: MenuResult, all_types: bool = False) -> pd.DataFrame:
     """The printed table: one row per distinct served package (default) or per type."""
     menu = result.menu.copy()
-    tol = result.tolerance
+    tol = menu["tolerance"]  # per type
     for col in _MONEY:
         if col in menu:
             small = menu[col].abs() <= tol  # NaN (no plan) stays NaN
@@ -80,7 +80,7 @@ def menu_table(result: MenuResult, all_types: bool = False) -> pd.DataFrame:
         if priced:  # the package's plan, as published (tariffs.markups.package_plans)
             fee = float(lead["fixed_fee"])
             row["markup"] = float(lead["markup"])
-            row["fixed_fee"] = fee if abs(fee) > tol else 0.0
+            row["fixed_fee"] = fee if abs(fee) > float(lead["tolerance"]) else 0.0
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -133,8 +133,9 @@ def menu_report(result: MenuResult, all_types: bool = False) -> str:
         "get the null bundle (nothing, at no charge)"
     )
     lines += _render(table)
-    if result.optimal:  # money below the tolerance is solver noise: printed as 0
-        a = {k: (v if abs(v) > result.tolerance else 0.0) for k, v in result.aggregates.items()}
+    if result.optimal:  # expected money below the expected tolerance is noise: 0
+        noise = float(result.menu["prob"] @ result.menu["tolerance"])
+        a = {k: (v if abs(v) > noise else 0.0) for k, v in result.aggregates.items()}
         lines.append(
             "profit {profit:.8g}  revenue {revenue:.8g}  cost {cost:.8g}  "
             "consumer_surplus {consumer_surplus:.8g}  welfare {welfare:.8g}".format(**a)
@@ -142,8 +143,9 @@ def menu_report(result: MenuResult, all_types: bool = False) -> str:
     lines.append(
         f"certificate: largest IC violation {v.max_ic_violation:.3g}, IR {v.max_ir_violation:.3g}, "
         f"loss on a served type {v.max_loss:.3g}; all {n}x{n} pairs and the null bundle, "
-        f"recomputed from the published tokens and payments; tolerance {result.tolerance:.3g} "
-        f"(= {result.relative_tolerance:.0e} x the instance's value scale {result.value_scale:.4g})"
+        f"recomputed from the published tokens and payments; tolerance "
+        f"{result.relative_tolerance:.0e} x each type's first-best value (at most "
+        f"{result.tolerance:.3g}, for the top type's {result.value_scale:.4g})"
     )
     ic_pair, ir_type = result.worst_pairs()
     if ic_pair is not None:
