@@ -214,3 +214,25 @@ def test_quick_pricing_quotes_no_plan_for_a_zero_virtual_value_type():
     np.testing.assert_allclose(
         [p["input"] for p in prices[2:]], exact.markup[2:] * 0.125, rtol=1e-6
     )
+
+
+def test_a_rich_type_of_tiny_probability_does_not_loosen_everyone_elses_check(tmp_path):
+    """Nine equally likely types theta = 0.1..0.9 and one of theta 50 with probability
+    1e-6: the top type's first-best value is 50 u*(50) = 5e7, which once made the one
+    tolerance 50 and snapped the real bundles of theta 0.5..0.9 (published 2.1% below the
+    optimum). Each type is now checked against its own first-best value: the menu is
+    theory's exact discrete optimum, and a theta = 0.5 type's tolerance is 1e-6 x 0.5
+    u*(0.5) = 1e-6 x 0.5 x 1 (below theta_hat = 1/2's fine-tuning: u* = theta^1 K0^2 with
+    K0^2 = 2, so u*(0.5) = 1)."""
+    theta = [0.1 * k for k in range(1, 10)] + [50.0]
+    prob = [(1 - 1e-6) / 9] * 9 + [1e-6]
+    path = tmp_path / "spread.dat"
+    path.write_text(theta_instance(theta, prob))
+    result = solve_instance(path)
+    exact = discrete_optimal_menu(theta, prob, read_instance(path).technology)
+    assert result.status == "optimal"
+    assert result.profit == pytest.approx(exact.profit, rel=1e-6)
+    tol = result.menu.set_index("type")["tolerance"]
+    assert tol["t04"] == pytest.approx(1e-6 * 0.5 * 1.0, rel=1e-9)
+    served = set(result.menu["type"][result.menu["served"]])
+    assert served == {f"t{i:02d}" for i in np.flatnonzero(exact.precision > 0)}
