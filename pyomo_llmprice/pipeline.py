@@ -22,6 +22,7 @@ from pyomo_llmprice.generation import GenerationLog, RetryLog, solve_menu
 from pyomo_llmprice.io import Instance, check_setting, read_instance
 from pyomo_llmprice.outcomes import load_point, solver_or_error, solver_outcome
 from pyomo_llmprice.tariffs.markups import implied_markup, package_plans
+from pyomo_llmprice.theory import excluded_types
 from pyomo_llmprice.units import first_best_values
 from pyomo_llmprice.verify import Verification, verify_menu
 
@@ -260,9 +261,10 @@ def _without_dust(model: pyo.Block, result: MenuResult, solve: Any) -> MenuResul
     block = menu_block(model)
     profit = result.profit if result.optimal else result.last_point["profit"]
     own_scale = menu["tolerance"].to_numpy(float) / result.relative_tolerance  # first best
-    dust = menu["served"].to_numpy(bool) & (
-        menu["gross_value"].to_numpy(float) < DUST_FRACTION * own_scale
-    )
+    sliver = menu["gross_value"].to_numpy(float) < DUST_FRACTION * own_scale
+    if block.setting == "packages":  # one-dimensional: theory names the excluded types
+        sliver |= excluded_types(menu["theta"].to_numpy(float), menu["prob"].to_numpy(float))
+    dust = menu["served"].to_numpy(bool) & sliver
     new = [str(k) for k in menu["type"][dust]]
     if not new:
         return result

@@ -221,6 +221,25 @@ def iron(phi: ArrayLike, prob: ArrayLike) -> FloatArray:
     return np.repeat(np.asarray(means), counts)
 
 
+def excluded_types(theta: ArrayLike, prob: ArrayLike, rtol: float = 1e-9) -> NDArray[np.bool_]:
+    """Types (any order, ties allowed) whose ironed discrete virtual value is at most 0
+    (to `rtol` of the largest theta): one-dimensional screening excludes them whenever the
+    cost of the characteristic has no negative slope at zero, as the token technologies'
+    minimum cost has not. Ties are one type; zero-probability types are not excluded here.
+    """
+    th = _as_1d(theta, "theta")
+    f = _as_1d(prob, "prob")
+    out = np.zeros(th.size, dtype=bool)
+    keep = f > 0
+    if not keep.any():
+        return out
+    levels, inverse = np.unique(th[keep], return_inverse=True)
+    mass = np.bincount(inverse, weights=f[keep])
+    phi = iron(discrete_virtual_values(levels, mass), mass)
+    out[np.flatnonzero(keep)] = (phi <= rtol * float(np.abs(levels).max()))[inverse]
+    return out
+
+
 @dataclass(frozen=True)
 class DiscreteMenu:
     """Optimal menu of a finite 1-D type set, per type in the caller's input order.

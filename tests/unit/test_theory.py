@@ -615,3 +615,21 @@ def test_all_pairs_checks_are_chunk_invariant(monkeypatch):
         max_ic_violation(menu.theta, u_bad, menu.payment),
     )
     assert chunked == full
+
+
+def test_excluded_types_are_those_of_nonpositive_ironed_virtual_value():
+    """theta_i = i/10, f = 1/10: phi_i = i/10 - (10 - i)/10 = (2i - 10)/10, so types
+    0.1..0.5 are excluded (0.5 exactly at zero); order and ties do not matter, a tie is
+    one type of the summed mass, and a zero-probability type is never called excluded."""
+    from pyomo_llmprice.theory import excluded_types
+
+    theta = np.arange(1, 11) / 10
+    np.testing.assert_array_equal(excluded_types(theta, np.full(10, 0.1)), theta <= 0.5)
+    perm = np.random.default_rng(0).permutation(10)
+    np.testing.assert_array_equal(excluded_types(theta[perm], np.full(10, 0.1)), theta[perm] <= 0.5)
+    # 0.5 split into two tied halves: the same buyer, still phi = 0
+    tied = np.append(theta, 0.5)
+    prob = np.append(np.full(10, 0.1), 0.0)
+    prob[[4, 10]] = 0.05
+    np.testing.assert_array_equal(excluded_types(tied, prob), tied <= 0.5)
+    assert not excluded_types([0.1, 0.9], [0.0, 1.0])[0]
