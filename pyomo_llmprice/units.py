@@ -392,7 +392,11 @@ def _cobb_douglas_units(instance: Instance) -> Units:
             f"value {value!r}; expected welfare {welfare!r}) is not a positive float; kept "
             "in instance units",
         )
-    return Units(welfare, x, y, qz, (), k, value)
+    # fine-tuning's unit: b + Z of the top first best; when that buys none, and
+    # fine-tuning is dear against the welfare, the amount worth M at cost instead, so that
+    # its normalized cost is 1 (b + Z = b made it 3e11 with costs 1e6 x values)
+    unit_z = qz if z > 0 else min(qz, welfare / tech.cost_finetune)
+    return Units(welfare, x, y, unit_z, (), k, value)
 
 
 def _value_weights(types: TypeSet) -> tuple[FloatArray, FloatArray]:

@@ -160,10 +160,7 @@ def test_costs_far_above_values_serve_nobody_at_a_loss(tmp_path):
     exact = discrete_optimal_menu(theta, prob, read_instance(path).technology)
     assert result.status == "optimal"
     assert result.profit >= 0
-    # Ipopt leaves dust on the excluded types (both token factors near zero make the
-    # gradient vanish there): 6e-4 short of the exact optimum here, measured; the exact
-    # one-dimensional method of issue #13 is the cure
-    assert result.profit == pytest.approx(exact.profit, rel=1e-3)
+    assert result.profit == pytest.approx(exact.profit, rel=1e-7)
     served = result.menu[result.menu["served"]]
     assert (served["payment"] >= served["cost"] - result.tolerance).all()
     assert (result.menu["payment"] >= 0).all()

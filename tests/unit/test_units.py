@@ -93,8 +93,19 @@ def test_units_are_the_first_best(name):
     x, y, z = (float(v) for v in pointwise_bundle(top, tech))
     new, units = normalize(inst)
     assert units.reason == ""
-    _close([units.input, units.output, units.finetune], [x, y, p.base_quality + z])
-    _close(units.characteristic, _cd(tech, x, y, z))
+    # fine-tuning's unit: b + Z, or when the first best buys none, the amount worth the
+    # money unit at cost if that is less (its normalized cost is then 1)
+    unit_z = (
+        p.base_quality + z
+        if z > 0
+        else min(p.base_quality, _expected_welfare(inst) / tech.cost_finetune)
+    )
+    _close([units.input, units.output, units.finetune], [x, y, unit_z])
+    # the precision unit the change of variables implies: x^a y^b (unit of b + z)^g, the
+    # top first best's precision when fine-tuning's unit is b + Z
+    _close(units.characteristic, x**p.alpha * y**p.beta * unit_z**p.gamma)
+    if unit_z == p.base_quality + z:
+        _close(units.characteristic, _cd(tech, x, y, z))
     _close(units.money, _expected_welfare(inst))
     _close(units.value_scale, top * float(pointwise_precision(top, tech)))
     _close(value_scale(inst), units.value_scale)
@@ -103,18 +114,20 @@ def test_units_are_the_first_best(name):
     rho = units.value_scale / units.money
     q = new.technology.cobb_douglas_precision
     _close(_expected_welfare(new), 1.0)
-    _close(new.theta[new.types.prob > 0].max(), rho)
+    # the top's normalized precision is ((b + Z) / unit)^g (1 with the unit b + Z)
+    top_precision = ((p.base_quality + z) / unit_z) ** p.gamma
+    _close(new.theta[new.types.prob > 0].max() * top_precision, rho)
     _close(value_scale(new), rho)
-    _close(q.base_quality, p.base_quality / (p.base_quality + z))
-    xn, yn, zn = pointwise_bundle(rho, new.technology)
-    _close([xn, yn, q.base_quality + zn], [1.0, 1.0, 1.0])
+    _close(q.base_quality, p.base_quality / unit_z)
+    xn, yn, zn = pointwise_bundle(new.theta[new.types.prob > 0].max(), new.technology)
+    _close([xn, yn, q.base_quality + zn], [1.0, 1.0, (p.base_quality + z) / unit_z])
     # FOCs of the first best: c~_x = alpha rho, c~_y = beta rho, c~_z = gamma rho iff it
     # fine-tunes (above otherwise)
     _close([new.technology.cost_input, new.technology.cost_output], [p.alpha * rho, p.beta * rho])
     if z > 0:
         _close(new.technology.cost_finetune, p.gamma * rho)
-    else:
-        assert new.technology.cost_finetune >= p.gamma * rho
+    else:  # the marginal value of fine-tuning at the first best, gamma rho / b~, is no more
+        assert new.technology.cost_finetune >= p.gamma * rho / q.base_quality * (1 - 1e-12)
     assert (q.alpha, q.beta, q.gamma) == (p.alpha, p.beta, p.gamma)
     assert new.types.labels == inst.types.labels and new.types.kind == inst.types.kind
     np.testing.assert_array_equal(new.types.prob, inst.types.prob)
@@ -125,7 +138,8 @@ def test_no_finetune_case_is_exercised():
     inst = TOKEN_INSTANCES["no_finetune"]
     assert float(pointwise_bundle(0.9, inst.technology)[2]) == 0.0
     new, units = normalize(inst)
-    assert new.technology.cost_finetune > 0.25 * units.value_scale / units.money
+    b = new.technology.cobb_douglas_precision.base_quality
+    assert new.technology.cost_finetune > 0.25 * units.value_scale / units.money / b
 
 
 @pytest.mark.parametrize("name", ["paper_theta_20", "tasks", "calibrated"])
