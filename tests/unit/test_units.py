@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from user_precision import ShiftedCobbDouglas
 
 from pyomo_llmprice.io import Instance, ScreeningInstance, read_instance
 from pyomo_llmprice.technology import CobbDouglas, Technology
@@ -638,25 +639,6 @@ def test_exact_screening_optimum_maps_back(name):
 # --------------------------------------------------------------------------------------
 # Precision functions that are not Cobb-Douglas: money only
 # --------------------------------------------------------------------------------------
-
-
-class ShiftedCobbDouglas:
-    """The paper's precision written by a user: not a CobbDouglas, so only money moves."""
-
-    def __init__(self, alpha=0.25, beta=0.25, gamma=0.25, base_quality=1.0):
-        self.alpha, self.beta, self.gamma, self.base_quality = alpha, beta, gamma, base_quality
-
-    def precision(self, a_in, a_out, z):
-        return a_in * a_out * (self.base_quality + z) ** self.gamma
-
-    def input_tokens(self, a_in):
-        return a_in ** (1 / self.alpha)
-
-    def output_tokens(self, a_out):
-        return a_out ** (1 / self.beta)
-
-    def factors(self, x, y):
-        return x**self.alpha, y**self.beta
 
 
 def _user(inst: Instance) -> Instance:
