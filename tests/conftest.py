@@ -20,3 +20,15 @@ def hs071_path() -> Path:
 def hs071(hs071_path):
     """A fresh copy of the HS071 model (the module builds it at import)."""
     return runpy.run_path(str(hs071_path))["model"]
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A local cluster of two worker processes for a module's sweeps (the sweep tests')."""
+    distributed = pytest.importorskip("dask.distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, dashboard_address=":0", silence_logs=40
+    )
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()

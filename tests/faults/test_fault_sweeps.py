@@ -41,17 +41,6 @@ NEW_THETA = np.array([0.4, 0.7, 0.95])
 COSTS = [0.1, 0.15]
 
 
-@pytest.fixture(scope="module")
-def client():
-    distributed = pytest.importorskip("dask.distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, dashboard_address=":0", silence_logs=40
-    )
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
-
-
 def write_base(path: Path, theta: np.ndarray) -> Path:
     write_dat(Instance("three", None, theta_types(theta, PROB), Technology.cobb_douglas()), path)
     return path

@@ -29,18 +29,6 @@ def base_dat(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def client():
-    """One local cluster of two worker processes for the module's sweeps."""
-    distributed = pytest.importorskip("dask.distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, dashboard_address=":0", silence_logs=40
-    )
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
-
-
 def write_spec(folder: Path, text: str, name: str = "spec.yaml") -> Path:
     path = folder / name
     path.write_text(text)
