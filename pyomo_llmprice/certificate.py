@@ -52,9 +52,10 @@ def precision_of_tokens(
     return np.broadcast_to(np.asarray(out, float), np.shape(x)).astype(float)
 
 
-def _zero_precision(technology: Technology, n: int) -> FloatArray:
+def _null_precision(technology: Technology) -> float:
+    """Precision of no tokens at all: 0 for Cobb-Douglas, maybe not for a user's function."""
     zero = np.zeros(1)
-    return np.full(n, float(precision_of_tokens(technology, zero, zero, zero)[0]))
+    return float(precision_of_tokens(technology, zero, zero, zero)[0])
 
 
 def package_values(
@@ -64,7 +65,7 @@ def package_values(
     (a buyer spreads a package over its tasks; theta is the CES index)."""
     theta = np.asarray(theta, float)
     u = precision_of_tokens(technology, x, y, z)
-    null = theta * _zero_precision(technology, 1)[0]
+    null = theta * _null_precision(technology)
     return PublishedValues(lambda sl: np.multiply.outer(theta[sl], u), theta * u, null)
 
 
@@ -83,7 +84,7 @@ def allocations_task_values(
     mu = np.asarray(task_measure, float)
     u = precision_of_tokens(technology, x, y, np.asarray(z, float)[:, None])  # (N, J)
     coef = w * mu  # (N, J)
-    null = coef.sum(axis=1) * _zero_precision(technology, 1)[0]
+    null = coef.sum(axis=1) * _null_precision(technology)
     return PublishedValues(lambda sl: coef[sl] @ u.T, np.einsum("ij,ij->i", coef, u), null)
 
 
@@ -107,7 +108,7 @@ def allocations_value_scale_values(
     def rows(sl: slice) -> FloatArray:
         return w[sl, None] * np.minimum.outer(s[sl], cov) * u[None, :]
 
-    null = w * s * _zero_precision(technology, 1)[0]
+    null = w * s * _null_precision(technology)
     return PublishedValues(rows, w * np.minimum(s, cov) * u, null)
 
 
