@@ -332,8 +332,9 @@ def read_menu(
     # The tolerance is money per buyer, type by type relative to what that type could ever
     # get (its first-best value, units.first_best_values), never to the menu: an absurd
     # bundle must not widen it, nor a rich type of tiny probability everyone else's.
-    scale = block.value_scale()
-    tol = tolerance * np.maximum(first_best_values(inst), 1e-300)
+    first_best = first_best_values(inst)
+    scale = float(first_best.max(initial=0.0))  # the top type's: the instance's value scale
+    tol = tolerance * np.maximum(first_best, 1e-300)
     # A served type is one whose bundle, as the model meant it (its characteristic), is
     # worth more than the tolerance to it; anything else is the null bundle, and every
     # part of it (tokens, fine-tuning, payment) is snapped to zero before anything is
@@ -371,7 +372,8 @@ def read_menu(
         else ("verification_failed" if converged else (failure or "not_converged"))
     )
     rent = own - payment
-    package = _packages(block, values, payment, served, tol)
+    types = block.type_columns()
+    package = _packages(block, values, payment, served, tol, types.get("theta"))
     prob = np.array([pyo.value(block.prob[k]) for k in labels], float)
     tariffs = {}
     if getattr(block, "token_tariffs", False):  # two-part token tariffs (LLM menus)
@@ -391,7 +393,7 @@ def read_menu(
         {
             "type": labels,
             "prob": prob,
-            **block.type_columns(),
+            **types,
             **tokens,
             "payment": payment,
             "cost": cost,
@@ -444,6 +446,7 @@ def _packages(
     payment: np.ndarray,
     served: np.ndarray,
     tol: np.ndarray,
+    index: np.ndarray | None,
 ) -> np.ndarray:
     """Each type's package number (1, 2, ... in increasing type index; 0: nothing).
 
@@ -456,7 +459,6 @@ def _packages(
     desc = np.asarray(block.description(), float).reshape(len(payment), -1)
     probes = sorted({int(j) for j in np.argmax(desc, axis=0)})
     key = np.column_stack([payment, *(values.rows(slice(p, p + 1))[0] for p in probes)])
-    index = block.type_columns().get("theta")
     order = np.lexsort((payment, index)) if index is not None else np.argsort(payment)
     package = np.zeros(len(payment), dtype=int)
     for number, members in enumerate(bundle_groups(key, order[served[order]], tol), start=1):

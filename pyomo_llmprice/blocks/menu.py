@@ -441,12 +441,6 @@ class ScreeningMenuData(BlockData):
         """Columns describing the bundles in the menu table, and the seller's cost of each."""
         raise NotImplementedError
 
-    def value_scale(self) -> float:
-        """Money per buyer, in the source instance's units, that values are measured
-        against (the top type's first-best value, :func:`pyomo_llmprice.units.value_scale`):
-        the verification tolerance is relative to it, so it cannot depend on the menu."""
-        return float(self.units.value_scale)
-
     def published_values(
         self, columns: Mapping[str, np.ndarray], arrays: Mapping[str, np.ndarray]
     ) -> Any:
