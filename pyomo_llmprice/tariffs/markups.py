@@ -86,5 +86,5 @@ def package_plans(
         m = float(np.average(markup[members], weights=weights))
         lead = members[0]
         plan_markup[members] = m
-        plan_fee[members] = payment[lead] - m * cost[lead]
+        plan_fee[members] = fixed_fee(payment[lead], m, cost[lead])
     return plan_markup, plan_fee
