@@ -75,7 +75,7 @@ def build_case(kind: str, size: int, ic: str, extra: dict):
 
     from pyomo_llmprice import theory
     from pyomo_llmprice.blocks import Screening, TokenAllocations, TokenPackages
-    from pyomo_llmprice.io import Instance
+    from pyomo_llmprice.instance import Instance
     from pyomo_llmprice.technology import Technology
     from pyomo_llmprice.types import theta_grid_from_cdf, value_scale_grid
 

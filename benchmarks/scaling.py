@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pyomo_llmprice import theory
-from pyomo_llmprice.io import Instance
+from pyomo_llmprice.instance import Instance
 from pyomo_llmprice.pipeline import build_model, read_menu, solve_model
 from pyomo_llmprice.technology import Technology
 from pyomo_llmprice.types import theta_grid_from_cdf, value_scale_grid

@@ -27,12 +27,8 @@ HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(HERE.parent))
 
-from pyomo_llmprice.io import (  # noqa: E402
-    Instance,
-    ScreeningInstance,
-    format_dat,
-    format_screening_dat,
-)
+from pyomo_llmprice.instance import Instance, ScreeningInstance  # noqa: E402
+from pyomo_llmprice.io import format_dat, format_screening_dat  # noqa: E402
 from pyomo_llmprice.technology import Technology  # noqa: E402
 from pyomo_llmprice.types import (  # noqa: E402
     TypeSet,

@@ -10,14 +10,10 @@ from typing import Any
 import pyomo.environ as pyo
 
 from pyomo_llmprice.cli._common import exit_code, is_user_error
-from pyomo_llmprice.io import (
-    declare_instance_components,
-    declare_screening_components,
-    instance_from_model,
-    screening_instance_from_model,
-)
+from pyomo_llmprice.io import SCHEMA_READERS
 from pyomo_llmprice.io import validated_dataportal as _validated_dataportal
-from pyomo_llmprice.pipeline import SETTINGS, read_menu
+from pyomo_llmprice.pipeline import read_menu
+from pyomo_llmprice.settings import get_setting
 
 
 def one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -42,15 +38,12 @@ validated_dataportal = one_line_errors(_validated_dataportal)
 
 
 def abstract_menu_model(setting: str) -> pyo.AbstractModel:
-    """The public .dat format plus the setting's menu block, for ``pyomo solve``."""
-    if setting == "screening":
-        model = pyo.AbstractModel(name="screening")
-        declare_screening_components(model)
-        model.menu = SETTINGS[setting](instance=one_line_errors(screening_instance_from_model))
-        return model
-    model = pyo.AbstractModel(name=f"token_{setting}")
-    declare_instance_components(model)
-    model.menu = SETTINGS[setting](instance=one_line_errors(instance_from_model))
+    """The setting's ``.dat`` schema plus its menu block, for ``pyomo solve``."""
+    entry = get_setting(setting)
+    declare, from_model = SCHEMA_READERS[entry.schema]
+    model = pyo.AbstractModel(name=setting if entry.schema == "screening" else f"token_{setting}")
+    declare(model)
+    model.menu = entry.block(instance=one_line_errors(from_model))
     return model
 
 

@@ -3,7 +3,7 @@
 The command line prints a :class:`UserInputError` as one line and exits 2; any
 other exception is a bug and is reported as an internal error with its
 traceback. Each class subclasses :class:`ValueError`, so ``except ValueError``
-in existing user code keeps working. (:class:`pyomo_llmprice.io.InstanceError`,
+in existing user code keeps working. (:class:`pyomo_llmprice.instance.InstanceError`,
 a bad instance file, is the other user error the command line knows.)
 """
 

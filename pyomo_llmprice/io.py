@@ -39,7 +39,6 @@ import math
 import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,13 @@ import pyomo.environ as pyo
 from pyomo.common.log import LoggingIntercept
 from pyomo.dataportal import parse_datacmds
 
+from pyomo_llmprice.instance import (
+    NO_FILE,
+    Instance,
+    InstanceError,
+    InstanceWarning,
+    ScreeningInstance,
+)
 from pyomo_llmprice.technology import Technology
 from pyomo_llmprice.types import PROB_TOL, TypeSet
 
@@ -55,15 +61,10 @@ __all__ = [
     "DESCRIPTIONS",
     "PARAMS",
     "PROB_SUM_TOL",
+    "SCHEMA_READERS",
     "SCREENING_PARAMS",
     "SETS",
-    "SETTINGS",
     "TECHNOLOGY_PARAMS",
-    "Instance",
-    "InstanceError",
-    "InstanceWarning",
-    "ScreeningInstance",
-    "check_setting",
     "declare_instance_components",
     "declare_screening_components",
     "format_dat",
@@ -73,7 +74,6 @@ __all__ = [
     "screening_instance_from_model",
     "technology_params",
     "validated_dataportal",
-    "without_zero_probability",
     "write_dat",
 ]
 
@@ -106,50 +106,8 @@ _SCALARS = frozenset((*TECHNOLOGY_PARAMS, "scale_constraint"))
 _ALWAYS_GIVEN = frozenset(("TYPES", "DIMS", "scale_constraint"))
 """Components :func:`_model_data` gives even when empty (left to the checks to refuse)."""
 
-SETTINGS: tuple[str, ...] = ("packages", "allocations", "screening")
 PROB_SUM_TOL = 1e-6
 """Probabilities must sum to 1 within this tolerance (beyond it: an error)."""
-
-_NO_FILE = "<instance data>"
-
-
-def _printable(text: str) -> str:
-    """Escape line breaks and other control characters, as repr() would."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-class InstanceError(ValueError):
-    """A bad instance, reported as the single line ``<file>: <entry>: <problem>``."""
-
-    def __init__(self, path: str | Path | None, entry: str, message: str) -> None:
-        self.path = _printable(str(path)) if path is not None else _NO_FILE
-        self.entry = _printable(entry)
-        self.problem = " ".join(str(message).split())  # always one line
-        super().__init__(f"{self.path}: {self.entry}: {self.problem}")
-
-    def __reduce__(self) -> tuple[Any, ...]:  # picklable across processes (parallel studies)
-        return (type(self), (self.path, self.entry, self.problem))
-
-
-class InstanceWarning(UserWarning):
-    """Something allowed but suspicious in an instance (e.g. identical types)."""
-
-
-@dataclass(frozen=True)
-class Instance:
-    """A validated screening instance: types, technology and the contract setting."""
-
-    name: str
-    path: str | None
-    types: TypeSet
-    technology: Technology
-    scale_constraint: bool = True
-    notes: str = ""
-
-    @property
-    def theta(self) -> np.ndarray:
-        """The one-dimensional type index under this instance's technology."""
-        return self.types.index(self.technology.cobb_douglas_precision)
 
 
 # -- the AbstractModel declaration (shared with models/*.py) ------------------------
@@ -226,7 +184,7 @@ def instance_from_model(
     `path` names the source in messages; the header comment of that file becomes
     the notes unless `notes` is given.
     """
-    where = str(path) if path is not None else _NO_FILE
+    where = str(path) if path is not None else NO_FILE
     data = _model_data(model, where)
     if notes is None:
         notes = _header_of(path) if path is not None else ""
@@ -974,45 +932,6 @@ def write_dat(instance: Instance, path: str | Path, header: str | None = None) -
     Path(path).write_text(format_dat(instance, header), encoding="utf-8")
 
 
-# -- settings ---------------------------------------------------------------------
-
-
-def check_setting(instance: Instance, setting: str) -> None:
-    """Refuse a contracting setting that the instance's type description cannot express.
-
-    ``'packages'`` only needs the index theta, which every description yields;
-    ``'allocations'`` contracts on the task-by-task assignment, so it needs labeled
-    tasks or value-scale types.
-    """
-    where = instance.path or instance.name
-    if setting not in SETTINGS:
-        close = difflib.get_close_matches(setting, SETTINGS, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else f"; known: {', '.join(SETTINGS)}"
-        raise InstanceError(where, "setting", f"unknown setting {setting!r}{hint}")
-    if isinstance(instance, ScreeningInstance) != (setting == "screening"):
-        if setting == "screening":
-            raise InstanceError(
-                where,
-                "setting",
-                "'screening' needs the generic screening format (set DIMS, theta[TYPES,DIMS], "
-                "value_form, cost_form, ...); this is an LLM instance: use 'packages' or "
-                "'allocations'",
-            )
-        raise InstanceError(
-            where,
-            "setting",
-            f"a generic screening instance (set DIMS, value_form, ...) has no tokens; "
-            f"solve it with setting 'screening', not {setting!r}",
-        )
-    if setting == "allocations" and instance.types.kind == "theta":
-        raise InstanceError(
-            where,
-            "theta",
-            "a bare theta cannot express Token Allocations; describe the "
-            "types by value_per_task/scale or by TASKS/task_measure/value",
-        )
-
-
 # -- the generic screening format ----------------------------------------------------
 #
 #     set TYPES := t1 t2 ... ;   param prob := t1 0.5 t2 0.5 ;
@@ -1039,44 +958,6 @@ _SCREENING_SCALARS = frozenset(SCREENING_PARAMS[2:])
 _SCREENING_ONLY = frozenset(("DIMS", *_SCREENING_SCALARS))
 VALUE_FORMS: tuple[str, ...] = ("linear", "power", "saturating")
 COST_FORMS: tuple[str, ...] = ("linear", "quadratic")
-
-
-@dataclass(frozen=True)
-class ScreeningInstance:
-    """A validated generic screening instance: types of D dimensions, one good per dimension.
-
-    Type i values goods ``y`` at ``sum_d theta[i, d] h(y_d)`` with ``h`` given by
-    `value_form` (``y``, ``y^value_exponent`` or ``1 - exp(-value_rate y)``); the
-    seller's cost is ``cost_coef sum_d y_d`` or ``cost_coef/2 sum_d y_d^2``.
-    """
-
-    name: str
-    path: str | None
-    labels: tuple[str, ...]
-    prob: np.ndarray
-    dims: tuple[str, ...]
-    theta: np.ndarray  # (N, D)
-    value_form: str = "linear"
-    value_exponent: float | None = None
-    value_rate: float | None = None
-    cost_form: str = "quadratic"
-    cost_coef: float = 1.0
-    nonnegative: bool = True
-    notes: str = ""
-
-    def __post_init__(self) -> None:
-        theta = np.array(self.theta, float, ndmin=2)
-        prob = np.array(self.prob, float)
-        if theta.shape != (len(self.labels), len(self.dims)):
-            raise ValueError(
-                f"theta has shape {theta.shape}, expected ({len(self.labels)}, {len(self.dims)})"
-            )
-        if prob.shape != (len(self.labels),):
-            raise ValueError(f"prob has shape {prob.shape}, expected ({len(self.labels)},)")
-        theta.setflags(write=False)
-        prob.setflags(write=False)
-        object.__setattr__(self, "theta", theta)
-        object.__setattr__(self, "prob", prob)
 
 
 def _is_screening(commands: list[list[Any]]) -> bool:
@@ -1121,7 +1002,7 @@ def screening_instance_from_model(
     model: pyo.Block, path: str | Path | None = None, *, renormalize: bool = False
 ) -> ScreeningInstance:
     """Validate a constructed model's screening components (the ``pyomo solve`` path)."""
-    where = str(path) if path is not None else _NO_FILE
+    where = str(path) if path is not None else NO_FILE
     data = _model_data(
         model, where, SCREENING_SETS, SCREENING_PARAMS, "declare_screening_components"
     )
@@ -1262,32 +1143,9 @@ def format_screening_dat(instance: ScreeningInstance, header: str | None = None)
     return "\n".join(out) + "\n"
 
 
-def without_zero_probability(
-    instance: Instance | ScreeningInstance,
-) -> Instance | ScreeningInstance:
-    """`instance` without its types of probability 0, with a warning naming them.
-
-    Such a type weighs nothing in profit, so the optimum leaves its bundle free: Ipopt
-    could publish any bundle for it (an absurd one, at any price). It is dropped from
-    the menu instead; it would buy what it likes best among the published packages.
-    """
-    prob = np.asarray(instance.types.prob if isinstance(instance, Instance) else instance.prob)
-    keep = prob > 0
-    if keep.all():
-        return instance
-    labels = instance.types.labels if isinstance(instance, Instance) else instance.labels
-    dropped = [lab for lab, k in zip(labels, keep, strict=True) if not k]
-    warnings.warn(
-        f"{instance.path or instance.name}: prob: {len(dropped)} type(s) with probability 0 "
-        f"dropped from the menu ({', '.join(dropped[:5])}{', ...' if len(dropped) > 5 else ''})",
-        InstanceWarning,
-        stacklevel=3,
-    )
-    if isinstance(instance, Instance):
-        return replace(instance, types=instance.types.subset(keep))
-    return replace(
-        instance,
-        labels=tuple(lab for lab, k in zip(labels, keep, strict=True) if k),
-        prob=prob[keep],
-        theta=np.asarray(instance.theta)[keep],
-    )
+SCHEMA_READERS: dict[str, tuple[Callable[[pyo.AbstractModel], None], Callable[..., Any]]] = {
+    "llm": (declare_instance_components, instance_from_model),
+    "screening": (declare_screening_components, screening_instance_from_model),
+}
+"""Per ``.dat`` schema (:data:`pyomo_llmprice.settings.SCHEMAS`): how ``pyomo solve``
+declares it on an AbstractModel and turns the constructed model into an instance."""

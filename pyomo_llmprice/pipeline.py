@@ -15,12 +15,13 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from pyomo_llmprice.blocks import Screening, TokenAllocations, TokenPackages
 from pyomo_llmprice.blocks.menu import ScreeningMenuData, menu_block
 from pyomo_llmprice.certificate import PublishedValues, bundle_groups
 from pyomo_llmprice.generation import GenerationLog, RetryLog, solve_menu
-from pyomo_llmprice.io import Instance, check_setting, read_instance
+from pyomo_llmprice.instance import Instance
+from pyomo_llmprice.io import read_instance
 from pyomo_llmprice.outcomes import load_point, solver_or_error, solver_outcome
+from pyomo_llmprice.settings import check_setting
 from pyomo_llmprice.tariffs.markups import implied_markup, package_plans
 from pyomo_llmprice.theory import excluded_types
 from pyomo_llmprice.units import first_best_values
@@ -28,15 +29,12 @@ from pyomo_llmprice.verify import Verification, verify_menu
 
 __all__ = [
     "DEFAULT_IPOPT_OPTIONS",
-    "SETTINGS",
     "MenuResult",
     "build_model",
     "read_menu",
     "solve_instance",
     "solve_model",
 ]
-
-SETTINGS = {"packages": TokenPackages, "allocations": TokenAllocations, "screening": Screening}
 
 #: tight tolerance and no bound relaxation: excluded types then sit at zero and the
 #: discrete optimum is reproduced to ~1e-9 (evaluator-notes.md)
@@ -46,7 +44,6 @@ DEFAULT_IPOPT_OPTIONS: dict[str, Any] = {
     "bound_relax_factor": 0.0,
     "max_iter": 3000,
 }
-
 
 
 @dataclass
@@ -173,11 +170,9 @@ def build_model(
     to the model are then in ``model.menu.units``. Results are read back in the
     instance's units either way.
     """
-    if setting not in SETTINGS:
-        raise ValueError(f"setting must be one of {sorted(SETTINGS)}, got {setting!r}")
-    check_setting(instance, setting)
+    block = check_setting(instance, setting).block
     model = pyo.ConcreteModel(name=f"{instance.name}_{setting}")
-    model.menu = SETTINGS[setting](instance=instance, ic=ic, normalize=normalize)
+    model.menu = block(instance=instance, ic=ic, normalize=normalize)
     return model
 
 

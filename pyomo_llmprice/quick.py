@@ -5,7 +5,7 @@
     >>> fixed_fees, per_token_prices = model.optimal_two_part_tariff([0.4, 0.6, 0.8, 1.0])
 
 It is a thin door onto the full machinery, not a second implementation: the types
-become an :class:`~pyomo_llmprice.io.Instance`, the optimal Token Packages menu is
+become an :class:`~pyomo_llmprice.instance.Instance`, the optimal Token Packages menu is
 solved by :func:`pyomo_llmprice.pipeline.solve_instance` (Ipopt, then the all-pairs
 IC/IR check), and every package becomes a plan by
 :func:`pyomo_llmprice.tariffs.tariff_menu_from_result` (its tangent two-part tariff: a
@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from pyomo_llmprice.errors import UserInputError
-from pyomo_llmprice.io import Instance
+from pyomo_llmprice.instance import Instance
 from pyomo_llmprice.pipeline import MenuResult, solve_instance
 from pyomo_llmprice.tariffs import tariff_menu_from_result
 from pyomo_llmprice.technology import Technology

@@ -73,7 +73,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, special
 
-from pyomo_llmprice.io import Instance, ScreeningInstance
+from pyomo_llmprice.instance import Instance, ScreeningInstance
 from pyomo_llmprice.technology import CobbDouglas, Technology
 from pyomo_llmprice.theory import pointwise_bundle
 from pyomo_llmprice.types import TypeSet
@@ -670,4 +670,3 @@ def first_best_values(instance: Instance | ScreeningInstance) -> FloatArray:
             return fallback
     values = np.asarray(values, float)
     return np.where(np.isfinite(values) & (values >= 0), values, fallback)
-

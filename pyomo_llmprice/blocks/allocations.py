@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from pyomo_llmprice.blocks._declare import declare_configured_block
-from pyomo_llmprice.blocks.menu import menu_config
+from pyomo_llmprice.blocks.menu import IC_SETS, menu_config
 from pyomo_llmprice.blocks.token_menu import TokenMenuData
 from pyomo_llmprice.certificate import (
     PublishedValues,
@@ -26,7 +26,8 @@ from pyomo_llmprice.certificate import (
     allocations_value_scale_values,
 )
 from pyomo_llmprice.errors import UserInputError
-from pyomo_llmprice.io import Instance
+from pyomo_llmprice.instance import Instance, InstanceError
+from pyomo_llmprice.settings import Setting, register_setting
 
 __all__ = ["TokenAllocations", "TokenAllocationsData"]
 
@@ -56,15 +57,19 @@ class TokenAllocationsData(TokenMenuData):
     def _check_instance(inst: Instance, where: str) -> None:
         kind = inst.types.kind
         if kind == "value_scale" and not inst.scale_constraint:
-            raise UserInputError(
-                f"{where}: scale_constraint: without the scale constraint buyers re-spread "
-                "token totals, so Token Allocations is Token Packages; solve setting "
-                "'packages' (TokenPackages) or set scale_constraint 1"
+            raise InstanceError(
+                where,
+                "scale_constraint",
+                "without the scale constraint buyers re-spread token totals, so Token "
+                "Allocations is Token Packages; solve setting 'packages' (TokenPackages) or "
+                "set scale_constraint 1",
             )
         if kind not in ("tasks", "value_scale"):
-            raise UserInputError(
-                f"{where}: theta: Token Allocations needs labeled tasks or value-scale types; "
-                "a bare type index theta cannot say which tasks the tokens serve"
+            raise InstanceError(
+                where,
+                "theta",
+                "Token Allocations needs labeled tasks or value-scale types; a bare type "
+                "index theta cannot say which tasks the tokens serve",
             )
 
     def build(self) -> None:
@@ -143,3 +148,14 @@ class TokenAllocationsData(TokenMenuData):
 TokenAllocations = (
     TokenAllocationsData.component_class
 )  # the Block component (declared by the decorator)
+
+register_setting(
+    Setting(
+        name="allocations",
+        block=TokenAllocations,
+        schema="llm",
+        ic=tuple(ic for ic in IC_SETS if ic != "adjacent"),
+        summary="Token Allocations: the contract fixes the tokens spent on each task",
+        check=TokenAllocationsData._check_instance,
+    )
+)

@@ -24,6 +24,7 @@ from pyomo.common.config import ConfigDict, ConfigValue, In
 from pyomo.core.base.block import BlockData
 
 from pyomo_llmprice.errors import UserInputError
+from pyomo_llmprice.instance import Instance, without_zero_probability
 
 __all__ = [
     "GENERATION_THRESHOLD",
@@ -46,8 +47,6 @@ SNAP_TOLERANCE = 1e-7
 
 def _instance_domain(val: Any) -> Any:
     """An Instance, or a callable that makes one from the model being constructed."""
-    from pyomo_llmprice.io import Instance
-
     if isinstance(val, Instance) or callable(val):
         return val
     raise ValueError(f"expected an Instance or a callable returning one, got {type(val).__name__}")
@@ -164,8 +163,6 @@ class ScreeningMenuData(BlockData):
         inst = self.config.instance
         if inst is None:
             raise ValueError(f"block {self.name}: the 'instance' option is required")
-        from pyomo_llmprice.io import Instance
-
         if not isinstance(inst, Instance):
             inst = inst(self.model())
         return self._normalized(inst)
@@ -173,7 +170,6 @@ class ScreeningMenuData(BlockData):
     def _normalized(self, inst: Any) -> Any:
         """Keep `inst` (less its types of probability 0) as the source instance and build
         on its normalized copy (or on it)."""
-        from pyomo_llmprice.io import without_zero_probability
         from pyomo_llmprice.units import Units, normalize, value_scale
 
         inst = without_zero_probability(inst)

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from pyomo_llmprice.blocks._declare import declare_configured_block
-from pyomo_llmprice.blocks.menu import menu_config
+from pyomo_llmprice.blocks.menu import IC_SETS, menu_config
 from pyomo_llmprice.blocks.token_menu import TokenMenuData
 from pyomo_llmprice.certificate import PublishedValues, package_values
+from pyomo_llmprice.settings import Setting, register_setting
 
 __all__ = ["TokenPackages", "TokenPackagesData"]
 
@@ -84,3 +85,14 @@ class TokenPackagesData(TokenMenuData):
 
 
 TokenPackages = TokenPackagesData.component_class  # the Block component (declared by the decorator)
+
+register_setting(
+    Setting(
+        name="packages",
+        block=TokenPackages,
+        schema="llm",
+        ic=IC_SETS,
+        summary="Token Packages: only token totals are contractible",
+        one_dimensional=True,
+    )
+)

@@ -28,15 +28,15 @@ from pyomo_llmprice.blocks.forms import (
     cost_form,
     value_form,
 )
-from pyomo_llmprice.blocks.menu import ScreeningMenuData, declare_ic_options
+from pyomo_llmprice.blocks.menu import IC_SETS, ScreeningMenuData, declare_ic_options
 from pyomo_llmprice.certificate import PublishedValues, screening_values
+from pyomo_llmprice.instance import ScreeningInstance
+from pyomo_llmprice.settings import Setting, register_setting
 
 __all__ = ["Screening", "ScreeningData", "screening_config"]
 
 
 def _screening_instance_domain(val: Any) -> Any:
-    from pyomo_llmprice.io import ScreeningInstance
-
     if isinstance(val, ScreeningInstance) or callable(val):
         return val
     raise ValueError(
@@ -121,8 +121,6 @@ class ScreeningData(ScreeningMenuData):
         self._build_screening(list(inst.labels), np.asarray(inst.prob, float))
 
     def _screening_instance(self) -> Any:
-        from pyomo_llmprice.io import ScreeningInstance
-
         cfg = self.config
         inst = cfg["instance"]
         if inst is not None:
@@ -231,3 +229,13 @@ class ScreeningData(ScreeningMenuData):
 
 
 Screening = ScreeningData.component_class  # the Block component (declared by the decorator)
+
+register_setting(
+    Setting(
+        name="screening",
+        block=Screening,
+        schema="screening",
+        ic=IC_SETS,
+        summary="generic screening: types of D dimensions, one good per dimension",
+    )
+)

@@ -19,7 +19,7 @@ code  meaning
 ====  ======================================================================
 
 Subcommands raise :class:`pyomo_llmprice.errors.UserInputError` (or
-:class:`pyomo_llmprice.io.InstanceError`) for user mistakes; anything else
+:class:`pyomo_llmprice.instance.InstanceError`) for user mistakes; anything else
 that escapes them is an internal error.
 """
 
@@ -84,7 +84,7 @@ def is_user_error(err: BaseException) -> bool:
     output path in a missing folder, a read-only file) is the user's.
     """
     from pyomo_llmprice.errors import UserInputError
-    from pyomo_llmprice.io import InstanceError
+    from pyomo_llmprice.instance import InstanceError
 
     if isinstance(err, (UserInputError, InstanceError)):
         return True

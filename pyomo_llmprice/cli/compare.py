@@ -11,6 +11,7 @@ from pyomo_llmprice.cli._common import (
     positive_seconds,
     writing,
 )
+from pyomo_llmprice.settings import setting_names
 
 HELP = "compare solvers on instances: table (CSV, Markdown) and performance profile"
 
@@ -19,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("instances", nargs="+", metavar="INSTANCE", help=".dat instance files")
     parser.add_argument(
         "--setting",
-        choices=["packages", "allocations"],
+        choices=setting_names("llm"),
         default="packages",
         help="the contracting environment solved: packages (token totals, default; gap_exact "
         "is known) or allocations (tokens per task)",

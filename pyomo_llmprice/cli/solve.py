@@ -15,6 +15,7 @@ from pyomo_llmprice.cli._common import (
     solver_help,
     writing,
 )
+from pyomo_llmprice.settings import ic_options, setting_names
 
 HELP = "solve an instance and print the verified menu"
 
@@ -23,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("instance", help="a .dat instance file (see README)")
     parser.add_argument(
         "--setting",
-        choices=["packages", "allocations", "screening"],
+        choices=setting_names(),
         default="packages",
         help="packages / allocations: the LLM settings; screening: a generic screening "
         "instance (set DIMS, theta[TYPES,DIMS], value_form, cost_form, ...)",
@@ -31,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--solver", default="cyipopt_direct", help=solver_help())
     parser.add_argument(
         "--ic",
-        choices=["auto", "adjacent", "all_pairs", "generated"],
+        choices=ic_options(),
         default="auto",
         help=ic_help(),
     )
@@ -65,8 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def refuse_oversized(args: argparse.Namespace, instance: Any, setting: str, ic: str) -> None:
     """Before the model is built: one line (exit 2) if it cannot fit in memory, unless
     ``--force`` (a model past memory swaps or loops in MUMPS instead of failing)."""
-    from pyomo_llmprice.io import check_setting
     from pyomo_llmprice.limits import check_memory
+    from pyomo_llmprice.settings import check_setting
 
     check_setting(instance, setting)  # a file of the other format: one line, before sizing
     theta = getattr(instance, "theta", None)

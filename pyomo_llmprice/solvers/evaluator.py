@@ -424,9 +424,7 @@ class NLPEvaluator:
             if ids:
                 self.constraint_rows[con] = ids
                 self.constraint_list.append(con)
-        obj_row = walker.walk(
-            0.0 if obj is None else obj.expr, lambda: f"objective {obj.name}"
-        )
+        obj_row = walker.walk(0.0 if obj is None else obj.expr, lambda: f"objective {obj.name}")
 
         self.variables: list[VarData] = walker.variables
         self.variable_index = ComponentMap((v, i) for i, v in enumerate(self.variables))

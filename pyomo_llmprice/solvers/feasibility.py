@@ -92,8 +92,12 @@ def minimum_violation(ev: NLPEvaluator, x_start: np.ndarray, tol: float) -> MinV
         cl=ev.g_lb,
         cu=ev.g_ub,
     )
-    for name, val in (("sb", "yes"), ("print_level", 0), ("tol", min(tol, 1e-8) / 10),
-                      ("mumps_pivot_order", 0)):
+    for name, val in (
+        ("sb", "yes"),
+        ("print_level", 0),
+        ("tol", min(tol, 1e-8) / 10),
+        ("mumps_pivot_order", 0),
+    ):
         problem.add_option(name, val)
     z, info = problem.solve(np.concatenate([x, p0, n0]))
     problem.close()

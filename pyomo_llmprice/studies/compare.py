@@ -26,8 +26,10 @@ import numpy as np
 import pandas as pd
 
 from pyomo_llmprice.errors import UserInputError
-from pyomo_llmprice.io import Instance, check_setting, read_instance
+from pyomo_llmprice.instance import Instance
+from pyomo_llmprice.io import read_instance
 from pyomo_llmprice.progress import progress_bar
+from pyomo_llmprice.settings import check_setting
 
 __all__ = [
     "COLUMNS",

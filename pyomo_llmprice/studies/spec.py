@@ -41,6 +41,7 @@ import numpy as np
 
 from pyomo_llmprice.errors import UserInputError, require
 from pyomo_llmprice.io import TECHNOLOGY_PARAMS
+from pyomo_llmprice.settings import ic_options, setting_names
 from pyomo_llmprice.solvers.config import file_options
 
 __all__ = [
@@ -66,8 +67,8 @@ GRIDS: dict[str, tuple[str, ...]] = {
 }
 _SIZES = ("n_types", "n_w", "n_s")
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "setting": ("packages", "allocations"),
-    "ic": ("auto", "adjacent", "all_pairs", "generated"),
+    "setting": setting_names("llm"),
+    "ic": ic_options(),
 }
 #: parameters a sweep may vary
 PARAMETERS: tuple[str, ...] = (*TECHNOLOGY_PARAMS, *_SIZES, "setting", "solver", "ic")

@@ -43,7 +43,8 @@ import numpy as np
 import pandas as pd
 
 from pyomo_llmprice.errors import UserInputError
-from pyomo_llmprice.io import TECHNOLOGY_PARAMS, Instance, read_instance, technology_params
+from pyomo_llmprice.instance import Instance
+from pyomo_llmprice.io import TECHNOLOGY_PARAMS, read_instance, technology_params
 from pyomo_llmprice.progress import progress_bar, quiet
 from pyomo_llmprice.studies.spec import SweepSpec, SweepTask, file_sha256
 from pyomo_llmprice.technology import Technology

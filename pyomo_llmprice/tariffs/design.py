@@ -35,7 +35,8 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize
 
-from pyomo_llmprice.io import Instance, read_instance
+from pyomo_llmprice.instance import Instance
+from pyomo_llmprice.io import read_instance
 from pyomo_llmprice.progress import progress_bar
 from pyomo_llmprice.tariffs.buyers import (
     BuyerModel,

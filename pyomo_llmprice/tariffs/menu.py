@@ -30,7 +30,8 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from pyomo_llmprice.certificate import bundle_groups, precision_of_tokens
-from pyomo_llmprice.io import Instance, read_instance
+from pyomo_llmprice.instance import Instance
+from pyomo_llmprice.io import read_instance
 from pyomo_llmprice.tariffs.buyers import BuyerModel, QuadraticGood, ValueGood, buyer_for
 from pyomo_llmprice.tariffs.markups import implied_markup, package_plans
 from pyomo_llmprice.technology import Technology

@@ -16,7 +16,8 @@ import pytest
 from fault_data import INSTANCES
 
 from pyomo_llmprice.cli import main
-from pyomo_llmprice.io import InstanceWarning, read_instance
+from pyomo_llmprice.instance import InstanceWarning
+from pyomo_llmprice.io import read_instance
 from pyomo_llmprice.pipeline import solve_instance
 from pyomo_llmprice.theory import discrete_optimal_menu
 

@@ -15,7 +15,8 @@ import pytest
 from fault_data import REPO, TECHNOLOGY
 
 from pyomo_llmprice.cli import main
-from pyomo_llmprice.io import Instance, read_instance
+from pyomo_llmprice.instance import Instance
+from pyomo_llmprice.io import read_instance
 from pyomo_llmprice.pipeline import build_model, solve_instance, solve_model
 from pyomo_llmprice.technology import Technology
 from pyomo_llmprice.types import sample_value_scale

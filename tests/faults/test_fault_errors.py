@@ -11,7 +11,8 @@ from pyomo_llmprice import pipeline
 from pyomo_llmprice.cli import main
 from pyomo_llmprice.cli._common import EXIT_INPUT, EXIT_INTERNAL, is_user_error
 from pyomo_llmprice.errors import SolverOptionError, UnknownSolverError, UserInputError
-from pyomo_llmprice.io import InstanceError, read_instance
+from pyomo_llmprice.instance import InstanceError
+from pyomo_llmprice.io import read_instance
 from pyomo_llmprice.outcomes import available_solvers
 from pyomo_llmprice.pipeline import build_model, solve_model
 
@@ -113,7 +114,7 @@ def test_block_options_the_instance_cannot_take(case, vs4, capsys):
 
 @pytest.mark.parametrize("case", ["adjacent", "bare_theta", "no_scale_constraint"])
 def test_token_allocations_refuses_at_declaration(case, theta3, vs4):
-    """The block itself refuses (UserInputError, before Pyomo constructs anything)."""
+    """The block itself refuses (InstanceError, before Pyomo constructs anything)."""
     import pyomo.environ as pyo
 
     from pyomo_llmprice.blocks import TokenAllocations
@@ -124,7 +125,7 @@ def test_token_allocations_refuses_at_declaration(case, theta3, vs4):
     path = theta3 if case == "bare_theta" else vs4
     inst = read_instance(path)
     options = {"ic": "adjacent"} if case == "adjacent" else {}
-    with pytest.raises(UserInputError, match=str(path)) as err:
+    with pytest.raises(InstanceError, match=str(path)) as err:
         TokenAllocations(instance=inst, **options)
     assert "\n" not in str(err.value)
     entry = {"adjacent": "ic", "bare_theta": "theta", "no_scale_constraint": "scale_constraint"}

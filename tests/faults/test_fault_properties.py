@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from pyomo_llmprice import theory
 from pyomo_llmprice.cli import main
 from pyomo_llmprice.cli._common import EXIT_INPUT
-from pyomo_llmprice.io import InstanceWarning, read_instance
+from pyomo_llmprice.instance import InstanceWarning
+from pyomo_llmprice.io import read_instance
 
 SETTINGS = settings(
     deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

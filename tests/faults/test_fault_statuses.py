@@ -23,7 +23,8 @@ from pyomo.contrib.solver.common.base import Availability
 from pyomo_llmprice import limits, pipeline, theory
 from pyomo_llmprice.cli import main
 from pyomo_llmprice.cli._common import EXIT_CODES
-from pyomo_llmprice.io import Instance, read_instance
+from pyomo_llmprice.instance import Instance
+from pyomo_llmprice.io import read_instance
 from pyomo_llmprice.outcomes import STATUSES
 from pyomo_llmprice.pipeline import build_model, solve_model
 from pyomo_llmprice.solvers.cyipopt_direct import CyIpoptDirect

@@ -22,7 +22,8 @@ from fault_data import one_line_error
 from pyomo_llmprice.cli import main
 from pyomo_llmprice.cli._common import EXIT_INPUT
 from pyomo_llmprice.errors import UserInputError
-from pyomo_llmprice.io import Instance, write_dat
+from pyomo_llmprice.instance import Instance
+from pyomo_llmprice.io import write_dat
 from pyomo_llmprice.studies import sweep as sweep_module
 from pyomo_llmprice.studies.spec import SpecError, load_spec, parse_spec
 from pyomo_llmprice.studies.sweep import (

@@ -22,7 +22,8 @@ from fault_data import INSTANCES, one_line_error
 from pyomo_llmprice import generation, limits, pipeline
 from pyomo_llmprice.cli import main
 from pyomo_llmprice.cli._common import EXIT_CODES, EXIT_INPUT
-from pyomo_llmprice.io import Instance, read_instance, write_dat
+from pyomo_llmprice.instance import Instance
+from pyomo_llmprice.io import read_instance, write_dat
 from pyomo_llmprice.limits import Deadline
 from pyomo_llmprice.pipeline import build_model, solve_model
 from pyomo_llmprice.solvers.cyipopt_direct import CyIpoptDirect

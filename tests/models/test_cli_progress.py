@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from pyomo_llmprice.cli import main
-from pyomo_llmprice.io import Instance, write_dat
+from pyomo_llmprice.instance import Instance
+from pyomo_llmprice.io import write_dat
 from pyomo_llmprice.progress import is_quiet
 from pyomo_llmprice.technology import Technology
 from pyomo_llmprice.types import theta_types

@@ -19,7 +19,8 @@ import pytest
 import pyomo_llmprice.tariffs as tariffs_api
 from pyomo_llmprice import theory
 from pyomo_llmprice.cli import main
-from pyomo_llmprice.io import Instance, write_dat
+from pyomo_llmprice.instance import Instance
+from pyomo_llmprice.io import write_dat
 from pyomo_llmprice.tariffs import TariffMenu, TwoPartTariff, best_response
 from pyomo_llmprice.technology import Technology
 from pyomo_llmprice.types import theta_types

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from pyomo_llmprice import theory
-from pyomo_llmprice.io import Instance, read_instance
+from pyomo_llmprice.instance import Instance
+from pyomo_llmprice.io import read_instance
 from pyomo_llmprice.pipeline import build_model, solve_model
 from pyomo_llmprice.technology import Technology
 from pyomo_llmprice.types import labeled_tasks, value_scale_grid

@@ -16,7 +16,8 @@ import pytest
 from pyomo.core.expr.numvalue import is_potentially_variable
 
 from pyomo_llmprice import theory
-from pyomo_llmprice.io import Instance, read_instance
+from pyomo_llmprice.instance import Instance
+from pyomo_llmprice.io import read_instance
 from pyomo_llmprice.pipeline import build_model, solve_instance, solve_model
 from pyomo_llmprice.technology import Technology
 from pyomo_llmprice.types import theta_grid_from_cdf, theta_types

@@ -10,7 +10,8 @@ import pytest
 
 from pyomo_llmprice.cli import main
 from pyomo_llmprice.errors import UserInputError
-from pyomo_llmprice.io import Instance, write_dat
+from pyomo_llmprice.instance import Instance
+from pyomo_llmprice.io import write_dat
 from pyomo_llmprice.outcomes import available_solvers
 from pyomo_llmprice.studies.compare import compare, mark_solved, probe_solver, write_comparison
 from pyomo_llmprice.studies.profiles import performance_profile, performance_ratios

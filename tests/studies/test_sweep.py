@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from pyomo_llmprice.cli import main
-from pyomo_llmprice.io import Instance, write_dat
+from pyomo_llmprice.instance import Instance
+from pyomo_llmprice.io import write_dat
 from pyomo_llmprice.studies.spec import SpecError, load_spec, parse_spec
 from pyomo_llmprice.studies.sweep import finished_keys, read_results, run_sweep, task_instance
 from pyomo_llmprice.technology import Technology

@@ -17,11 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pyomo_llmprice.instance import Instance, InstanceError, InstanceWarning
 from pyomo_llmprice.io import (
-    Instance,
-    InstanceError,
-    InstanceWarning,
-    check_setting,
     declare_instance_components,
     format_dat,
     instance_from_model,
@@ -553,28 +550,6 @@ def test_validated_dataportal_hook(tmp_path: Path) -> None:
 
 def options(*files: Path) -> SimpleNamespace:
     return SimpleNamespace(data=SimpleNamespace(files=[str(f) for f in files]))
-
-
-# -- settings ---------------------------------------------------------------------------
-
-
-def test_check_setting(tmp_path: Path) -> None:
-    theta = read_instance(write(tmp_path, THETA, "theta.dat"))
-    check_setting(theta, "packages")
-    with pytest.raises(InstanceError) as info:
-        check_setting(theta, "allocations")
-    assert str(info.value) == (
-        f"{tmp_path / 'theta.dat'}: theta: a bare theta cannot express Token Allocations; "
-        "describe the types by value_per_task/scale or by TASKS/task_measure/value"
-    )
-    for text in (VALUE_SCALE, TASKS):
-        inst = read_instance(write(tmp_path, text, "x.dat"))
-        check_setting(inst, "packages")
-        check_setting(inst, "allocations")
-    with pytest.raises(
-        InstanceError, match="unknown setting 'allocation' \\(did you mean 'allocations'"
-    ):
-        check_setting(theta, "allocation")
 
 
 # -- round trips ------------------------------------------------------------------------

@@ -7,13 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pyomo_llmprice.io import (
-    InstanceError,
-    ScreeningInstance,
-    check_setting,
-    format_screening_dat,
-    read_instance,
-)
+from pyomo_llmprice.instance import InstanceError, ScreeningInstance
+from pyomo_llmprice.io import format_screening_dat, read_instance
+from pyomo_llmprice.settings import check_setting
 
 SCREENING = Path(__file__).resolve().parents[2] / "instances" / "screening"
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from user_precision import ShiftedCobbDouglas
 
-from pyomo_llmprice.io import Instance, ScreeningInstance, read_instance
+from pyomo_llmprice.instance import Instance, ScreeningInstance
+from pyomo_llmprice.io import read_instance
 from pyomo_llmprice.technology import CobbDouglas, Technology
 from pyomo_llmprice.theory import (
     allocations_value_scale_discrete,

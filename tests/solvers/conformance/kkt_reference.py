@@ -66,8 +66,9 @@ def kkt_failures(model: Any) -> list[str]:
         out = np.zeros(len(xs))
         used = [v for v in identify_variables(expr, include_fixed=False)]
         if used:
-            for v, d in zip(used, differentiate(expr, wrt_list=used, mode=Modes.reverse_numeric),
-                            strict=True):
+            for v, d in zip(
+                used, differentiate(expr, wrt_list=used, mode=Modes.reverse_numeric), strict=True
+            ):
                 out[col[id(v)]] += float(d)
         return out
 

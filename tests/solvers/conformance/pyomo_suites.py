@@ -86,8 +86,11 @@ def contrib_cases() -> Iterator[ContribCase]:
     lists = {name: getattr(contrib, name) for name in JOINED_LISTS}
     ours = {cls for _, cls in SOLVERS}  # the lists may already hold them (joined)
     list_classes = {name: {cls for _, cls in lst} - ours for name, lst in lists.items()}
-    for owner in (contrib.TestDualSignConvention, contrib.TestSolvers,
-                  contrib.TestLegacySolverInterface):
+    for owner in (
+        contrib.TestDualSignConvention,
+        contrib.TestSolvers,
+        contrib.TestLegacySolverInterface,
+    ):
         originals: dict[str, tuple[Any, set]] = {}
         for attr in vars(owner).values():
             func = getattr(attr, "place_as", None)
