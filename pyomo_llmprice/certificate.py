@@ -11,21 +11,26 @@ takes the published columns and the instance's own description of the types
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from pyomo_llmprice.instance import Instance
 from pyomo_llmprice.technology import Technology
 
 __all__ = [
+    "Publication",
     "PublishedValues",
+    "allocations_publication",
     "allocations_task_values",
     "allocations_value_scale_values",
     "bundle_groups",
+    "package_publication",
     "package_values",
     "precision_of_tokens",
     "screening_values",
+    "served_types",
 ]
 
 FloatArray = np.ndarray
@@ -40,6 +45,29 @@ class PublishedValues:
     rows: Callable[[slice], FloatArray]
     own: FloatArray
     null: FloatArray
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What the certificate reads of a published menu, recomputed from the instance:
+    every type's values of every bundle, each bundle's cost, the columns describing the
+    types (``theta`` where one index orders them) and their coordinates (``description``,
+    (N, D): the type largest on each coordinate is a probe buyer telling packages apart).
+    """
+
+    values: PublishedValues
+    cost: FloatArray
+    description: FloatArray
+    type_columns: dict[str, FloatArray] = field(default_factory=dict)
+
+
+def served_types(net_value: FloatArray, tolerance: float | FloatArray) -> np.ndarray:
+    """Who is served: a bundle worth more than the type's tolerance over buying nothing.
+
+    Anything at or below it is the null bundle (solver dust, or a type the optimum
+    excludes at an exact tie of zero virtual value) and is never priced.
+    """
+    return np.asarray(net_value, float) > np.asarray(tolerance, float)
 
 
 def precision_of_tokens(
@@ -152,3 +180,57 @@ def bundle_groups(
         else:
             groups.append([int(i)])
     return groups
+
+
+def _token_totals(columns: Mapping[str, FloatArray]) -> tuple[FloatArray, FloatArray, FloatArray]:
+    return tuple(  # type: ignore[return-value]
+        np.asarray(columns[k], float) for k in ("input_tokens", "output_tokens", "finetune_tokens")
+    )
+
+
+def _index_columns(instance: Instance) -> dict[str, FloatArray]:
+    """The CES type index theta, where the technology defines one (a bare theta, or any
+    types under Cobb-Douglas precision)."""
+    try:
+        return {"theta": np.asarray(instance.types.index(instance.technology), float)}
+    except (TypeError, ValueError):  # a user precision function on task or value-scale types
+        return {}
+
+
+def package_publication(instance: Instance, columns: Mapping[str, FloatArray]) -> Publication:
+    """Token Packages: token totals per bundle, valued at ``theta * precision``."""
+    x, y, z = _token_totals(columns)
+    types = _index_columns(instance)
+    theta = types["theta"]
+    return Publication(
+        package_values(theta, x, y, z, instance.technology),
+        np.asarray(instance.technology.cost(x, y, z), float),
+        theta[:, None],
+        types,
+    )
+
+
+def allocations_publication(instance: Instance, columns: Mapping[str, FloatArray]) -> Publication:
+    """Token Allocations: labeled tasks publish ``input_per_task_<task>`` and
+    ``output_per_task_<task>``; value-scale types ``covered_scale``, ``input_per_task`` and
+    ``output_per_task``; both also the token totals (the cost) and ``finetune_tokens``."""
+    types, tech = instance.types, instance.technology
+    x_total, y_total, z = _token_totals(columns)
+    cost = np.asarray(tech.cost(x_total, y_total, z), float)
+    if types.kind == "tasks":
+        x = np.column_stack([columns[f"input_per_task_{t}"] for t in types.tasks])
+        y = np.column_stack([columns[f"output_per_task_{t}"] for t in types.tasks])
+        values = allocations_task_values(types.value, types.task_measure, x, y, z, tech)
+        description = np.asarray(types.value, float)
+    else:
+        values = allocations_value_scale_values(
+            types.value_per_task,
+            types.scale,
+            columns["covered_scale"],
+            columns["input_per_task"],
+            columns["output_per_task"],
+            z,
+            tech,
+        )
+        description = np.column_stack([types.value_per_task, types.scale])
+    return Publication(values, cost, description, _index_columns(instance))

@@ -58,6 +58,10 @@ class Setting:
     """Whether every instance reduces to one type index (exact 1-D methods apply)."""
     check: Callable[[Any, str], None] | None = None
     """Raises :class:`InstanceError` for an instance of the right schema it cannot express."""
+    publish: Callable[[Any, Any], Any] | None = None
+    """``publish(instance, bundle_columns)``: the :class:`~pyomo_llmprice.certificate.
+    Publication` (values, costs) of a published menu, recomputed from the instance; what
+    :func:`pyomo_llmprice.result.certify_menu` checks, whatever computed the menu."""
 
 
 _REGISTRY: dict[str, Setting] = {}

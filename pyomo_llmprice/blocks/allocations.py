@@ -22,6 +22,7 @@ from pyomo_llmprice.blocks.menu import IC_SETS, menu_config
 from pyomo_llmprice.blocks.token_menu import TokenMenuData
 from pyomo_llmprice.certificate import (
     PublishedValues,
+    allocations_publication,
     allocations_task_values,
     allocations_value_scale_values,
 )
@@ -157,5 +158,6 @@ register_setting(
         ic=tuple(ic for ic in IC_SETS if ic != "adjacent"),
         summary="Token Allocations: the contract fixes the tokens spent on each task",
         check=TokenAllocationsData._check_instance,
+        publish=allocations_publication,
     )
 )

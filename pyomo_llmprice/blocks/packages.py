@@ -19,7 +19,7 @@ import numpy as np
 from pyomo_llmprice.blocks._declare import declare_configured_block
 from pyomo_llmprice.blocks.menu import IC_SETS, menu_config
 from pyomo_llmprice.blocks.token_menu import TokenMenuData
-from pyomo_llmprice.certificate import PublishedValues, package_values
+from pyomo_llmprice.certificate import PublishedValues, package_publication, package_values
 from pyomo_llmprice.settings import Setting, register_setting
 
 __all__ = ["TokenPackages", "TokenPackagesData"]
@@ -94,5 +94,6 @@ register_setting(
         ic=IC_SETS,
         summary="Token Packages: only token totals are contractible",
         one_dimensional=True,
+        publish=package_publication,
     )
 )

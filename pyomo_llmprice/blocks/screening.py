@@ -29,7 +29,7 @@ from pyomo_llmprice.blocks.forms import (
     value_form,
 )
 from pyomo_llmprice.blocks.menu import IC_SETS, ScreeningMenuData, declare_ic_options
-from pyomo_llmprice.certificate import PublishedValues, screening_values
+from pyomo_llmprice.certificate import Publication, PublishedValues, screening_values
 from pyomo_llmprice.instance import ScreeningInstance
 from pyomo_llmprice.settings import Setting, register_setting
 
@@ -228,6 +228,29 @@ class ScreeningData(ScreeningMenuData):
         return screening_values(theta, np.asarray(forward(goods, np), float))
 
 
+def screening_publication(
+    instance: ScreeningInstance, columns: Mapping[str, np.ndarray]
+) -> Publication:
+    """The published goods ``good_<dim>`` of a menu of `instance`, valued through its
+    value form's ``quality`` map and costed by its cost form (the certificate's view;
+    a block given user forms publishes through its own, see :meth:`ScreeningData.
+    published_values`)."""
+    theta = np.asarray(instance.theta, float)
+    form = value_form(instance.value_form, instance.value_exponent, instance.value_rate)
+    rule = cost_form(instance.cost_form, instance.cost_coef)
+    goods = np.column_stack([np.asarray(columns[f"good_{d}"], float) for d in instance.dims])
+    seller = np.asarray(rule([goods[:, j] for j in range(goods.shape[1])], np), float)
+    seller = np.broadcast_to(seller, (len(goods),)).copy()
+    quality = np.asarray(form.quality(goods, np), float)
+    dims = instance.dims
+    types = (
+        {"theta": theta[:, 0]}
+        if len(dims) == 1
+        else {f"theta_{d}": theta[:, j] for j, d in enumerate(dims)}
+    )
+    return Publication(screening_values(theta, quality), seller, theta, types)
+
+
 Screening = ScreeningData.component_class  # the Block component (declared by the decorator)
 
 register_setting(
@@ -237,5 +260,6 @@ register_setting(
         schema="screening",
         ic=IC_SETS,
         summary="generic screening: types of D dimensions, one good per dimension",
+        publish=screening_publication,
     )
 )
