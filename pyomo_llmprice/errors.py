@@ -29,6 +29,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "sweep": ("distributed", "Dask, PyArrow and PyYAML, for llmprice sweep"),
     "docs": ("docs", "Sphinx and MyST, to build the user guide in docs/"),
     "notebook": ("notebook", "nbclient and ipykernel, to run examples/*.ipynb"),
+    "parquet": ("parquet", "PyArrow, to read and write Parquet usage logs (llmprice calibrate)"),
 }
 
 
