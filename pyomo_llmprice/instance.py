@@ -65,8 +65,10 @@ class Instance:
 
     @property
     def theta(self) -> np.ndarray:
-        """The one-dimensional type index under this instance's technology."""
-        return self.types.index(self.technology.cobb_douglas_precision)
+        """The one-dimensional type index under this instance's technology: a bare theta
+        as given (any precision function), the CES index of task or value-scale types
+        (which needs the Cobb-Douglas exponents, a TypeError otherwise)."""
+        return self.types.index(self.technology)
 
 
 @dataclass(frozen=True)

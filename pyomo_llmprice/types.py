@@ -194,11 +194,6 @@ class TypeSet:
     def __len__(self) -> int:
         return len(self.labels)
 
-    @property
-    def n_tasks(self) -> int | None:
-        """Number of labeled tasks J (None unless ``kind == 'tasks'``)."""
-        return None if self.tasks is None else len(self.tasks)
-
     def index(self, precision: CobbDouglas | Technology | None = None) -> np.ndarray:
         """The one-dimensional type index theta that Token Packages screens on.
 
