@@ -108,8 +108,9 @@ def _numeric_elasticity(
 
     base = [np.asarray(t, float) for t in (x, y, z)]
 
-    def log_u(s: np.ndarray) -> np.ndarray:
-        pts = [np.broadcast_to(t, s.shape) for t in base]
+    def log_u(s: np.ndarray) -> np.ndarray:  # s carries trailing axes of trial steps
+        pad = (1,) * (s.ndim - base[0].ndim)
+        pts = [np.broadcast_to(t.reshape(t.shape + pad), s.shape) for t in base]
         pts[cls] = pts[cls] * np.exp(s)
         return np.log(np.asarray(_precision(prec, *pts), float))
 
