@@ -26,6 +26,7 @@ __all__ = [
     "allocations_task_values",
     "allocations_value_scale_values",
     "bundle_groups",
+    "package_numbers",
     "package_publication",
     "package_values",
     "precision_of_tokens",
@@ -234,3 +235,31 @@ def allocations_publication(instance: Instance, columns: Mapping[str, FloatArray
         )
         description = np.column_stack([types.value_per_task, types.scale])
     return Publication(values, cost, description, _index_columns(instance))
+
+
+def package_numbers(
+    values: PublishedValues,
+    payment: FloatArray,
+    served: np.ndarray,
+    tolerance: float | FloatArray,
+    description: FloatArray,
+    index: FloatArray | None = None,
+) -> np.ndarray:
+    """Each type's package number (1, 2, ... in increasing type index; 0: nothing).
+
+    Types whose bundles no probe buyer (the type with the largest value of each
+    coordinate of `description`; for one-dimensional types the top type, which bounds
+    every other type's difference) values differently by more than the tolerance, at
+    payments equal to it, hold one package: bunched types are grouped, solver noise is
+    not a package of its own. `index` orders the packages (default: by payment).
+    """
+    payment = np.asarray(payment, float)
+    served = np.asarray(served, bool)
+    desc = np.asarray(description, float).reshape(len(payment), -1)
+    probes = sorted({int(j) for j in np.argmax(desc, axis=0)}) if len(payment) else []
+    key = np.column_stack([payment, *(values.rows(slice(p, p + 1))[0] for p in probes)])
+    order = np.lexsort((payment, index)) if index is not None else np.argsort(payment)
+    package = np.zeros(len(payment), dtype=int)
+    for number, members in enumerate(bundle_groups(key, order[served[order]], tolerance), 1):
+        package[members] = number
+    return package

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from pyomo_llmprice.certificate import Publication, bundle_groups, served_types
+from pyomo_llmprice.certificate import Publication, package_numbers, served_types
 from pyomo_llmprice.instance import Instance, ScreeningInstance
 from pyomo_llmprice.settings import get_setting
 from pyomo_llmprice.tariffs.markups import menu_plans
@@ -285,7 +285,7 @@ def certify_menu(
         status = outcome if outcome != OPTIMAL else "not_converged"
     rent = own - pay
     types = publication.type_columns
-    package = _packages(publication, values, pay, served, tol, types.get("theta"))
+    package = package_numbers(values, pay, served, tol, publication.description, types.get("theta"))
     tariffs = {}
     if isinstance(instance, Instance):  # two-part token tariffs (LLM menus)
         markup, fee = menu_plans(
@@ -357,29 +357,3 @@ def certify_menu(
 
 def _labels(instance: Instance | ScreeningInstance) -> tuple[str, ...]:
     return tuple(instance.types.labels if isinstance(instance, Instance) else instance.labels)
-
-
-def _packages(
-    publication: Publication,
-    values: Any,
-    payment: np.ndarray,
-    served: np.ndarray,
-    tol: np.ndarray,
-    index: np.ndarray | None,
-) -> np.ndarray:
-    """Each type's package number (1, 2, ... in increasing type index; 0: nothing).
-
-    Types whose bundles no probe buyer (the type with the largest value of each
-    coordinate; for one-dimensional types the top type, which bounds every other
-    type's difference) values differently by more than the tolerance, at payments
-    equal to it, hold one package: bunched types are grouped, solver noise is not a
-    package of its own.
-    """
-    desc = np.asarray(publication.description, float).reshape(len(payment), -1)
-    probes = sorted({int(j) for j in np.argmax(desc, axis=0)})
-    key = np.column_stack([payment, *(values.rows(slice(p, p + 1))[0] for p in probes)])
-    order = np.lexsort((payment, index)) if index is not None else np.argsort(payment)
-    package = np.zeros(len(payment), dtype=int)
-    for number, members in enumerate(bundle_groups(key, order[served[order]], tol), start=1):
-        package[members] = number
-    return package

@@ -23,24 +23,22 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from pyomo_llmprice.certificate import bundle_groups, precision_of_tokens
+from pyomo_llmprice.certificate import package_numbers, package_values
 from pyomo_llmprice.instance import Instance
 from pyomo_llmprice.io import read_instance
 from pyomo_llmprice.tariffs.buyers import BuyerModel, QuadraticGood, ValueGood, buyer_for
-from pyomo_llmprice.tariffs.markups import implied_markup, package_plans
+from pyomo_llmprice.tariffs.markups import menu_plans
 from pyomo_llmprice.technology import Technology
-
-if TYPE_CHECKING:  # pipeline sits above this layer; only its result type is read
-    from pyomo_llmprice.pipeline import MenuResult
 
 __all__ = [
     "TIE_TOL",
+    "SolvedMenu",
     "TariffError",
     "TariffMenu",
     "TariffOutcome",
@@ -65,6 +63,24 @@ CHUNK_ELEMENTS = 1 << 20
 
 class TariffError(ValueError):
     """A tariff request that cannot be honoured (non-optimal menu, wrong setting, ...)."""
+
+
+class SolvedMenu(Protocol):
+    """What the tariff layer reads of a certified menu (a
+    :class:`~pyomo_llmprice.result.MenuResult`): its table, whose ``package``,
+    ``markup`` and ``fixed_fee`` columns are the published plans, and its technology."""
+
+    instance: str
+    setting: str
+    status: str
+    tolerance: float
+    menu: pd.DataFrame
+
+    @property
+    def optimal(self) -> bool: ...
+
+    @property
+    def technology(self) -> Technology | None: ...
 
 
 @dataclass(frozen=True)
@@ -413,30 +429,22 @@ def evaluate_tariffs(
     return best_response(theta, menu, tech, prob, labels, buyer, tie_tol)
 
 
-def tangent_markup(theta: FloatArray, tokens: FloatArray, technology: Technology) -> FloatArray:
-    """Markup making each bundle the type's own best response to ``markup * cost`` prices
-    (:func:`pyomo_llmprice.tariffs.markups.implied_markup` of the value ``theta u``)."""
-    x, y, z = tokens[:, 0], tokens[:, 1], tokens[:, 2]
-    gross = theta * precision_of_tokens(technology, x, y, z)
-    return implied_markup(gross, x, y, z, technology)
-
-
 def tariff_menu_from_result(
-    result: MenuResult,
+    result: SolvedMenu,
     technology: Technology | Instance | None = None,
     pool_atol: float | None = None,
 ) -> TariffMenu:
-    """Tangent two-part tariffs of a solved, verified Token Packages menu.
+    """The published plans of a solved, verified Token Packages menu, as a tariff menu.
 
-    One plan per distinct bundle (bunched types share a plan), in increasing order of
-    theta; plan markup is the prob-weighted mean of its types' tangent markups (types
-    sharing a bundle have the same theta unless the solution pooled distinct types, where
-    no single linear price is tangent to all) and the fee collects the bundle's payment:
-    ``fee = payment - markup * cost``. The menu records each type's intended plan and rent.
-    Refuses a non-optimal result or a Token Allocations one. ``technology`` (or the
-    instance) is needed only when the result does not carry it (``result.technology``).
-    Bundles no buyer values differently by more than `pool_atol` (default: the
-    result's verification tolerance) at the same payment are one plan.
+    One plan per package (bunched types share a plan), in increasing order of theta,
+    exactly as the result priced them (:func:`pyomo_llmprice.tariffs.markups.menu_plans`:
+    the package's markup is the prob-weighted mean of its types' tangent markups, and
+    the fee collects the package's payment, ``fee = payment - markup * cost``). The menu
+    records each type's intended plan and rent. Refuses a non-optimal result or a Token
+    Allocations one. The technology is the result's own (``result.technology``);
+    `technology` (or an instance) stands in for a result that carries none. With
+    `pool_atol`, bundles no buyer values differently by more than it at the same
+    payment are regrouped into plans (:func:`tariff_menu_from_bundles`).
     """
     if not result.optimal:
         raise TariffError(
@@ -492,19 +500,13 @@ def tariff_menu_from_bundles(
     tokens = np.asarray(tokens, float).reshape(theta.size, 3)
     payment = np.asarray(payment, float)
     served = np.asarray(served, bool)
-    tech = technology
-    cost = tokens @ np.array([tech.cost_input, tech.cost_output, tech.cost_finetune])
-    u = precision_of_tokens(tech, *tokens.T)
-    gross = theta * u
-    rent = np.where(served, gross - payment, 0.0)
-    package = np.zeros(theta.size, dtype=int)
-    if served.any():
-        order = np.argsort(theta, kind="stable")
-        key = np.column_stack([payment, theta.max() * u])
-        for number, members in enumerate(bundle_groups(key, order[served[order]], pool_atol)):
-            package[members] = number + 1
-    markup, fee = package_plans(package, prob, tangent_markup(theta, tokens, tech), payment, cost)
-    return _menu_of_packages(package, markup, fee, rent, tech)
+    x, y, z = tokens.T
+    cost = np.asarray(technology.cost(x, y, z), float)
+    values = package_values(theta, x, y, z, technology)
+    rent = np.where(served, values.own - payment, 0.0)
+    package = package_numbers(values, payment, served, pool_atol, theta[:, None], theta)
+    markup, fee = menu_plans(package, prob, values.own, x, y, z, payment, cost, technology)
+    return _menu_of_packages(package, markup, fee, rent, technology)
 
 
 def _menu_of_packages(
@@ -529,7 +531,7 @@ def _menu_of_packages(
     return TariffMenu(plans=plans, technology=tech, intended_choice=intended, intended_utility=rent)
 
 
-def result_technology(result: MenuResult, given: Technology | Instance | None = None) -> Technology:
+def result_technology(result: SolvedMenu, given: Technology | Instance | None = None) -> Technology:
     """The technology a MenuResult was solved with: given explicitly, or carried by it."""
     if isinstance(given, Instance):
         return given.technology
