@@ -13,17 +13,18 @@ import pyomo.environ as pyo
 
 from pyomo_llmprice.blocks.menu import ScreeningMenuData, menu_block
 from pyomo_llmprice.certificate import Publication, served_types
+from pyomo_llmprice.exact import solve_block_exactly, solve_instance_exactly
 from pyomo_llmprice.generation import solve_menu
-from pyomo_llmprice.instance import Instance
+from pyomo_llmprice.instance import Instance, ScreeningInstance
 from pyomo_llmprice.io import read_instance
-from pyomo_llmprice.outcomes import load_point, solver_or_error, solver_outcome
+from pyomo_llmprice.outcomes import iteration_count, load_point, solver_or_error, solver_outcome
 from pyomo_llmprice.result import MenuResult, certify_menu
 from pyomo_llmprice.settings import check_setting
+from pyomo_llmprice.solvers.options import DEFAULT_IPOPT_OPTIONS
 from pyomo_llmprice.theory import excluded_types
 from pyomo_llmprice.units import first_best_values
 
 __all__ = [
-    "DEFAULT_IPOPT_OPTIONS",
     "MenuResult",
     "build_model",
     "certify_menu",
@@ -31,15 +32,6 @@ __all__ = [
     "solve_instance",
     "solve_model",
 ]
-
-#: tight tolerance and no bound relaxation: excluded types then sit at zero and the
-#: discrete optimum is reproduced to ~1e-9 (evaluator-notes.md)
-DEFAULT_IPOPT_OPTIONS: dict[str, Any] = {
-    "tol": 1e-9,
-    "acceptable_tol": 1e-9,
-    "bound_relax_factor": 0.0,
-    "max_iter": 3000,
-}
 
 
 def build_model(
@@ -65,14 +57,22 @@ def solve_model(
     tee: bool = False,
     time_limit: float | None = None,
     tolerance: float = 1e-6,
+    method: str = "nlp",
 ) -> MenuResult:
     """Solve a model holding one screening block (any name; ``menu`` by convention) and
     return the verified menu.
 
     The result's ``status`` says how the solve ended (:data:`outcomes.STATUSES`);
     an unknown solver name raises :class:`~pyomo_llmprice.errors.UnknownSolverError`.
+    `method`: ``"nlp"`` (default: a model you built is solved as built) runs `solver`;
+    ``"exact"`` solves one-dimensional problems by ironing and a pointwise maximum
+    (:mod:`pyomo_llmprice.exact`; one warning line and the NLP where the model does not
+    reduce, e.g. constraints you added); ``"auto"`` is exact where it applies.
     """
     opt = solver_or_error(solver)
+    exact = solve_block_exactly(menu_block(model), method, tolerance)
+    if exact is not None:
+        return exact
     if not opt.available():  # known, but not installed here: a status, not a crash
         return read_menu(
             menu_block(model),
@@ -92,7 +92,7 @@ def solve_model(
             outcome=solver_outcome(results),
             termination=results.termination_condition.name,
             solver=solver,
-            iterations=getattr(results, "iteration_count", None),
+            iterations=iteration_count(results),
             wall_time=results.timing_info.wall_time,
             tolerance=tolerance,
             has_solution=load_point(results),
@@ -166,12 +166,24 @@ def _without_dust(model: pyo.Block, result: MenuResult, solve: Any) -> MenuResul
 
 
 def solve_instance(
-    instance: Instance | str | Path, setting: str = "packages", ic: str = "auto", **kwds: Any
+    instance: Instance | ScreeningInstance | str | Path,
+    setting: str = "packages",
+    ic: str = "auto",
+    method: str = "auto",
+    **kwds: Any,
 ) -> MenuResult:
-    """Read (if a path), build, solve and verify in one call."""
-    if not isinstance(instance, Instance):
+    """Read (if a path), build, solve and verify in one call. `method` as in
+    :func:`solve_model`, default ``"auto"``: exact where the problem is one-dimensional
+    (no Pyomo model is built), unless Ipopt `options`, `tee` or an `ic` set ask for the
+    NLP."""
+    if not isinstance(instance, (Instance, ScreeningInstance)):
         instance = read_instance(instance)
-    return solve_model(build_model(instance, setting, ic), **kwds)
+    if method == "auto" and (kwds.get("options") or kwds.get("tee") or ic != "auto"):
+        method = "nlp"
+    exact = solve_instance_exactly(instance, setting, method, kwds.get("tolerance", 1e-6))
+    if exact is not None:
+        return exact
+    return solve_model(build_model(instance, setting, ic), method="nlp", **kwds)
 
 
 def read_menu(

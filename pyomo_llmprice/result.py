@@ -277,6 +277,7 @@ def certify_menu(
             cost=cost if no_loss else None,
             served=served,
             tolerance=tol,
+            one_dimensional=values.linear,
         )
     converged = has_point and outcome == OPTIMAL
     if converged:

@@ -29,6 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="packages / allocations: the LLM settings; screening: a generic screening "
         "instance (set DIMS, theta[TYPES,DIMS], value_form, cost_form, ...)",
     )
+    parser.add_argument(
+        "--method",
+        choices=("auto", "exact", "nlp"),
+        default="auto",
+        help="exact: one-dimensional menus by ironing and a pointwise maximum, no NLP "
+        "(Token Packages, one-task or one-scale Token Allocations, one-dimensional "
+        "screening; otherwise one warning line and the NLP runs); nlp: always the Pyomo "
+        "model and --solver; auto (default): exact where it applies unless --solver-options, "
+        "--tee or --ic ask for the NLP, the NLP elsewhere",
+    )
     parser.add_argument("--solver", default="cyipopt_direct", help=solver_help())
     parser.add_argument(
         "--ic",
@@ -99,6 +109,7 @@ def options_and_instance(args: argparse.Namespace) -> tuple[dict[str, Any], Any]
 
 
 def run(args: argparse.Namespace) -> int:
+    from pyomo_llmprice.exact import solve_instance_exactly
     from pyomo_llmprice.limits import as_deadline
     from pyomo_llmprice.pipeline import build_model, solve_model
 
@@ -106,15 +117,22 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.json, "--json")  # before the solve, not after it
     check_output(args.csv, "--csv")
     options, instance = options_and_instance(args)
-    refuse_oversized(args, instance, args.setting, args.ic)
-    model = build_model(instance, args.setting, args.ic)
-    result = solve_model(
-        model,
-        solver=args.solver,
-        options=options,
-        tee=args.tee,
-        time_limit=deadline,
-    )
+    # the exact method builds no model: no memory limit applies to it
+    method = args.method
+    if method == "auto" and (options or args.tee or args.ic != "auto"):  # asks for the NLP
+        method = "nlp"
+    result = solve_instance_exactly(instance, args.setting, method)
+    if result is None:
+        refuse_oversized(args, instance, args.setting, args.ic)
+        model = build_model(instance, args.setting, args.ic)
+        result = solve_model(
+            model,
+            solver=args.solver,
+            options=options,
+            tee=args.tee,
+            time_limit=deadline,
+            method="nlp",
+        )
     print(result.report(all_types=args.all_types))
     if args.json:
         with writing("--json", args.json):

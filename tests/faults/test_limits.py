@@ -111,7 +111,11 @@ def test_cli_time_limit_counts_model_construction(monkeypatch, tmp_path, capsys)
     out = tmp_path / "menu.json"
     t0 = time.monotonic()
     rc = main(
-        ["solve", str(INSTANCES / "paper_theta_100.dat"), "--time-limit", "0.3", "--json", str(out)]
+        [
+            "solve",
+            str(INSTANCES / "paper_theta_100.dat"),
+            *("--method", "nlp", "--time-limit", "0.3", "--json", str(out)),
+        ]
     )
     elapsed = time.monotonic() - t0
     printed = capsys.readouterr()
@@ -258,8 +262,9 @@ def test_sigint_to_llmprice_solve_prints_the_status_and_exits_130(tmp_path):
         "    print('SOLVING', flush=True); return real(*a, **k)\n"
         "limits.solving = solving; raise SystemExit(main())"
     )
+    doc = tmp_path / "out.json"
     proc = subprocess.Popen(
-        [sys.executable, "-c", marker, "solve", str(path), "--json", str(tmp_path / "out.json")],
+        [sys.executable, "-c", marker, "solve", str(path), "--method", "nlp", "--json", str(doc)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
