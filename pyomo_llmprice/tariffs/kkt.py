@@ -39,6 +39,7 @@ from pyomo.mpec import Complementarity, complements
 
 from pyomo_llmprice.generation import solve_once
 from pyomo_llmprice.outcomes import load_point
+from pyomo_llmprice.solvers.options import MPEC_IPOPT_OPTIONS
 from pyomo_llmprice.tariffs.buyers import BuyerModel, buyer_for
 from pyomo_llmprice.technology import Technology
 
@@ -61,14 +62,6 @@ HOMOTOPY = (1e-4, 1e-6, 1e-8, 1e-10)
 
 #: a homotopy step that fails after this bound was reached keeps the previous solution
 ACCEPTABLE_BOUND = 1e-8
-
-IPOPT_OPTIONS = {
-    "tol": 1e-10,
-    "acceptable_tol": 1e-9,
-    "max_iter": 3000,
-    "mu_strategy": "adaptive",
-    "bound_relax_factor": 0.0,
-}
 
 #: lower bound on input/output tokens in KKT blocks (the FOCs hold in the interior only)
 TOKEN_FLOOR = 1e-12
@@ -132,7 +125,7 @@ def solve_mpec(
     left = untransformed_complementarities(model)
     if left:
         raise RuntimeError(f"complementarity left untransformed (would be ignored): {left}")
-    opts = dict(IPOPT_OPTIONS)
+    opts = dict(MPEC_IPOPT_OPTIONS)
     opts.update(options or {})
     opt = SolverFactory(solver)
     variables = list(model.component_data_objects(pyo.Var, descend_into=True))
