@@ -59,7 +59,7 @@ def print_menu(options: Any, instance: Any, results: Any) -> None:
     from pyomo.contrib.solver.common.factory import SolverFactory
 
     from pyomo_llmprice.generation import RETRY_OUTCOMES
-    from pyomo_llmprice.outcomes import legacy_outcome
+    from pyomo_llmprice.outcomes import iteration_count, legacy_outcome
     from pyomo_llmprice.pipeline import solve_model
     from pyomo_llmprice.solvers.config import parse_option_string
 
@@ -83,7 +83,7 @@ def print_menu(options: Any, instance: Any, results: Any) -> None:
         outcome=outcome,
         termination=str(results.solver.termination_condition),
         solver=f"{name} (pyomo solve)",
-        iterations=getattr(results.solver, "iterations", None),
+        iterations=iteration_count(results),
     )
     print(menu.report())
     _exit_unless_optimal(menu.status)

@@ -150,32 +150,39 @@ def _model_size(model: Any) -> tuple[int, int]:
     return n, m
 
 
-def _legacy_solve(model: Any, name: str, time_limit: float | None) -> tuple[Any, float]:
-    """One solve through Pyomo's legacy interface, read back like solve_model does."""
+def _legacy_solve(
+    model: Any, name: str, options: dict[str, Any], time_limit: float | None
+) -> tuple[Any, float]:
+    """One solve through Pyomo's legacy interface, read back like solve_model does.
+
+    The status comes from the adapter ``pyomo solve`` uses too
+    (:func:`~pyomo_llmprice.outcomes.legacy_outcome`); the user's `options` reach the
+    solver, over the package's Ipopt defaults for ``ipopt`` (other solvers would
+    refuse Ipopt's names).
+    """
     from pyomo.environ import SolverFactory as LegacyFactory
 
-    from pyomo_llmprice.outcomes import legacy_outcome
-    from pyomo_llmprice.pipeline import DEFAULT_IPOPT_OPTIONS, read_menu
+    from pyomo_llmprice.outcomes import iteration_count, legacy_outcome
+    from pyomo_llmprice.pipeline import read_menu
+    from pyomo_llmprice.solvers.options import DEFAULT_IPOPT_OPTIONS
 
     opt = LegacyFactory(name)
-    options = dict(DEFAULT_IPOPT_OPTIONS) if name == "ipopt" else {}
+    defaults = DEFAULT_IPOPT_OPTIONS if name == "ipopt" else {}
     kwds: dict[str, Any] = {"load_solutions": False}
     if time_limit is not None:
         kwds["timelimit"] = time_limit
     start = time.perf_counter()
-    res = opt.solve(model, options=options, **kwds)
+    res = opt.solve(model, options={**defaults, **options}, **kwds)
     wall = time.perf_counter() - start
     has_solution = len(res.solution) > 0
     if has_solution:
         model.solutions.load_from(res)
-    outcome = legacy_outcome(res)
-    iterations = getattr(res.solver, "iterations", None)
     result = read_menu(
         model.menu,
-        converged=outcome == "optimal",
+        outcome=legacy_outcome(res),
         termination=str(res.solver.termination_condition),
         solver=name,
-        iterations=iterations if isinstance(iterations, int) else None,
+        iterations=iteration_count(res),
         wall_time=wall,
         has_solution=has_solution,
     )
@@ -194,7 +201,7 @@ def _run(
 
     model = build_model(instance, setting, ic)
     if probe.api == "legacy":
-        return _legacy_solve(model, probe.name, time_limit)
+        return _legacy_solve(model, probe.name, options, time_limit)
     start = time.perf_counter()
     result = solve_model(model, solver=probe.name, options=options, time_limit=time_limit)
     return result, time.perf_counter() - start
@@ -245,7 +252,7 @@ def compare(
     the median wall time (model construction excluded, compilation, solve and
     verification included). `dense_limit` caps variables x constraint rows for
     dense solvers (SLSQP), which are skipped beyond it with a note. `options` go to
-    every solver of the new interface (Ipopt names; SciPy translates or ignores them).
+    every solver (Ipopt names; SciPy translates or ignores them).
 
     `progress`: a bar over the runs on stderr (:mod:`pyomo_llmprice.progress`: ``None``
     draws it on a terminal unless the package is quiet), or a function called with

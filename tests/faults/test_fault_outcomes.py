@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
+from pyomo.opt import SolverStatus
 from pyomo.opt import TerminationCondition as LegacyTC
 
 from pyomo_llmprice.cli._common import EXIT_CODES, exit_code
@@ -90,10 +91,13 @@ def test_every_termination_condition_has_a_status():
 def test_legacy_results_follow_ipopt_message(code):
     """``pyomo solve`` results carry Ipopt's status name as the solver message."""
     results = SimpleNamespace(
-        solver=SimpleNamespace(message=IPOPT_STATUS[code].name, termination_condition=None)
+        solver=SimpleNamespace(
+            message=IPOPT_STATUS[code].name, termination_condition=None, status=SolverStatus.ok
+        )
     )
-    if code in (-1, -4, -5, 5):  # limits, Ctrl-C: the message has no status of its own here
+    if code in (0, -1, -4, -5, 5):  # success, limits, Ctrl-C: the termination says it here
         results.solver.termination_condition = {
+            0: LegacyTC.optimal,
             -1: LegacyTC.maxIterations,
             5: LegacyTC.userInterrupt,  # or maxTimeLimit, when the deadline asked Ipopt to stop
         }.get(code, LegacyTC.maxTimeLimit)
@@ -113,7 +117,9 @@ def test_legacy_results_follow_ipopt_message(code):
     ],
 )
 def test_legacy_results_of_other_solvers(term, status):
-    results = SimpleNamespace(solver=SimpleNamespace(message=None, termination_condition=term))
+    results = SimpleNamespace(
+        solver=SimpleNamespace(message=None, termination_condition=term, status=SolverStatus.ok)
+    )
     assert legacy_outcome(results) == status
 
 
