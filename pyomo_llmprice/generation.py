@@ -4,11 +4,16 @@ All pairs means N(N-1) IC rows, almost all slack at the optimum, and Ipopt's
 linear algebra grows with them. Start from neighbouring types, solve, check all
 pairs with one vectorized numpy pass over the solved menu (never N^2 Pyomo
 constraints), add the worst violated pairs per type, re-solve warm-started from
-the previous primal and dual point, and stop when no pair is violated. On a
+the previous point, and stop when no pair is violated. On a
 product grid of types, the first violations also bring in every envious type's
 grid neighbours (diagonals included): those are the pairs that bind, and finding
 them a few per round costs tens of rounds. Types the neighbour seed already
 satisfies get no extra rows (they would only slow Ipopt down).
+
+Only the public ``pyomo.contrib.solver`` contract is used, so any Pyomo NLP solver
+can drive the rounds and the retry: the warm start is the variables' values (every
+NLP interface starts from them), iterations are read from ``extra_info`` where the
+solver reports them, and a point is loaded with ``load_vars``.
 """
 
 from __future__ import annotations
@@ -21,13 +26,14 @@ from typing import Any
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.factory import SolverFactory
-from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
+from pyomo.contrib.solver.common.results import Results, SolutionStatus, TerminationCondition
 
 from pyomo_llmprice import limits
 from pyomo_llmprice.blocks.menu import menu_block
 from pyomo_llmprice.limits import Deadline
-from pyomo_llmprice.outcomes import load_point
+from pyomo_llmprice.outcomes import iteration_count, load_point
 from pyomo_llmprice.progress import progress_bar
+from pyomo_llmprice.solvers.options import WARM_START_OPTIONS
 
 __all__ = [
     "GenerationLog",
@@ -40,14 +46,6 @@ __all__ = [
     "violated_pairs",
 ]
 
-#: Ipopt options for the warm-started re-solves
-WARM_START_OPTIONS = {
-    "warm_start_bound_push": 1e-9,
-    "warm_start_mult_bound_push": 1e-9,
-    "warm_start_slack_bound_push": 1e-9,
-    "mu_init": 1e-6,
-}
-
 
 @dataclass
 class GenerationLog:
@@ -57,7 +55,7 @@ class GenerationLog:
     constraints_added: int
     final_pairs: int
     final_violation: float  # worst IC gain at the last solved point (before adding pairs)
-    iterations: int
+    iterations: int | None  # None when the solver does not report its iterations
     seeded: int = 0  # grid-neighbour pairs added with the first violated ones (not counted above)
 
 
@@ -145,17 +143,17 @@ def solve_once(
     options: dict[str, Any],
     tee: bool = False,
     time_limit: float | Deadline | None = None,
-    warm: bool = False,
 ) -> Any:
     """One solve that never raises on a non-optimal end and loads nothing by itself.
 
-    A :class:`~pyomo_llmprice.limits.Deadline` gives the solver what is left of it,
+    Only options of Pyomo's ``SolverConfig`` are passed (a solver such as Pyomo's
+    ``ipopt`` refuses any other). It starts from the model's variable values. A
+    :class:`~pyomo_llmprice.limits.Deadline` gives the solver what is left of it,
     and one already spent (by the model's construction, earlier rounds) is a
     ``time_limit`` result without starting the solver at all.
     """
     if isinstance(time_limit, Deadline) and time_limit.expired():
         return stopped_results(None, "time_limit")
-    kwds: dict[str, Any] = {"warm_start_multipliers": True} if warm else {}
     return opt.solve(
         model,
         tee=tee,
@@ -163,7 +161,6 @@ def solve_once(
         raise_exception_on_nonoptimal_result=False,
         solver_options=options,
         time_limit=limits.seconds_left(time_limit),
-        **kwds,
     )
 
 
@@ -174,11 +171,9 @@ def stopped_results(results: Any, reason: str) -> Any:
     Between rounds or before a retry the last point may be optimal for the rows
     imposed so far but is not the answer: its status becomes the limit that ended it.
     """
-    from pyomo_llmprice.solvers.config import IpoptResults
-
     if results is None:
-        results = IpoptResults()
-        results.iteration_count = 0
+        results = Results()
+        results.extra_info.iteration_count = 0
         results.solution_status = SolutionStatus.noSolution
         results.timing_info.wall_time = 0.0
     results.termination_condition = (
@@ -210,15 +205,13 @@ def solve_with_generation(
     time_limit = limits.as_deadline(time_limit)
     block = menu_block(model)
     labels = list(block.types)
-    for name in ("dual", "rc"):
-        if model.component(name) is None:
-            model.add_component(name, pyo.Suffix(direction=pyo.Suffix.IMPORT))
     neighbours = grid_neighbour_pairs(block.description())
     seeded = 0
     cold = False
     opt = SolverFactory(solver)
     warm_options = {**WARM_START_OPTIONS, **options}
-    added = iterations = 0
+    added = 0
+    iterations: int | None = 0
     worst = float("nan")
     # rounds until no pair is violated: their number is not known in advance (no total);
     # silent while Ipopt's own log streams (tee), which a bar would garble
@@ -227,12 +220,11 @@ def solve_with_generation(
     ) as bar:
         for rnd in range(1, max_rounds + 1):
             warm = rnd > 1 and not cold
-            results = solve_once(
-                opt, model, warm_options if warm else options, tee, time_limit, warm
-            )
-            iterations += results.iteration_count or 0
+            results = solve_once(opt, model, warm_options if warm else options, tee, time_limit)
+            count = iteration_count(results)
+            iterations = None if count is None or iterations is None else iterations + count
             bar.update(1)
-            if not load_point(results, suffixes=True):
+            if not load_point(results):  # the next round starts from this point
                 break
             arrays = block.menu_arrays()
             prec, payment = arrays[block.characteristic], arrays["payment"]
@@ -248,8 +240,9 @@ def solve_with_generation(
                 envious = {i for i, _ in pairs}
                 seeded = _add_pairs(block, labels, [(i, j) for i, j in neighbours if i in envious])
                 neighbours = []
-                # so many new rows that the old multipliers mislead: Rochet-Chone 50 x 50
-                # re-solved in 229 iterations warm-started, 51 from the primal point alone
+                # so many new rows that a start hugging the old point misleads: the next
+                # round takes the point with the plain options (Rochet-Chone 30 x 30: 38
+                # iterations, 331 with WARM_START_OPTIONS)
                 cold = seeded > 0
             added += _add_pairs(block, labels, pairs)
             reason = limits.stop_reason(time_limit)
@@ -356,15 +349,12 @@ def _solve_menu(
         objective.activate()
         block.del_component("_regularized_objective")
     reg_outcome = solver_outcome(regularized)
-    for name in ("dual", "rc"):
-        if model.component(name) is None:
-            model.add_component(name, pyo.Suffix(direction=pyo.Suffix.IMPORT))
-    if not load_point(regularized, suffixes=True):
+    if not load_point(regularized):  # the polish starts from the regularized point
         return results, generation, RetryLog(first, reg_outcome, "not run", REGULARIZATION)
     reason = limits.stop_reason(time_limit)
     if reason is not None:  # the regularized point is not the original problem's answer
         log = RetryLog(first, reg_outcome, "not run", REGULARIZATION)
         return stopped_results(results, reason), generation, log
-    polished = solve_once(opt, model, {**WARM_START_OPTIONS, **options}, tee, time_limit, True)
+    polished = solve_once(opt, model, {**WARM_START_OPTIONS, **options}, tee, time_limit)
     log = RetryLog(first, reg_outcome, solver_outcome(polished), REGULARIZATION)
     return polished, generation, log

@@ -93,10 +93,12 @@ class IpoptResults(Results):
             implicit_domain=implicit_domain,
             visibility=visibility,
         )
-        self.iteration_count: int | None = self.declare(
-            "iteration_count", ConfigValue(domain=int, default=None)
-        )
         info: ConfigDict = self.extra_info
+        # where Pyomo's own ipopt interface reports it, so callers read one place
+        info.declare(
+            "iteration_count",
+            ConfigValue(domain=int, default=None, description="Ipopt iterations of the run"),
+        )
         for name, desc in (
             ("ipopt_status", "Ipopt's ApplicationReturnStatus code"),
             ("ipopt_message", "Ipopt's status message"),
@@ -262,6 +264,12 @@ class TextOptionsWrapper(LegacySolverWrapper):
         if timelimit is not None:
             self.config.time_limit = float(timelimit)
         self.config.solver_options.set_value(opts)
+
+    def _map_results(self, model: Any, results: Results) -> tuple[Any, Any]:
+        """Pyomo's mapping, plus the iteration count where legacy readers look for it."""
+        legacy_results, legacy_soln = super()._map_results(model, results)
+        legacy_results.solver.iterations = getattr(results.extra_info, "iteration_count", None)
+        return legacy_results, legacy_soln
 
     def _map_config(self, options=None, solver_options=None, **kwds) -> None:  # type: ignore[override]
         from pyomo.common.modeling import NOTSET

@@ -340,7 +340,7 @@ class CyIpoptDirect(SolverBase):
             sol_status = SolutionStatus.noSolution
         results.termination_condition = term
         results.solution_status = sol_status
-        results.iteration_count = sol["iterations"]
+        results.extra_info.iteration_count = sol["iterations"]
         info.ipopt_status = code
         info.ipopt_message = IPOPT_STATUS.get(code, (f"unknown status {code}",))[0]
         info.primal_infeasibility = viol
@@ -401,7 +401,7 @@ class CyIpoptDirect(SolverBase):
         results.timing_info.start_timestamp = stamp
         results.termination_condition = TerminationCondition.provenInfeasible
         results.solution_status = SolutionStatus.noSolution
-        results.iteration_count = 0
+        results.extra_info.iteration_count = 0
         results.extra_info.ipopt_message = f"not run: {err}"
         results.solution_loader = IpoptSolutionLoader(model, None, None, None, None, None)
         results.timing_info.wall_time = time.perf_counter() - start
@@ -413,7 +413,7 @@ class CyIpoptDirect(SolverBase):
         results.solution_status = SolutionStatus.optimal
         if ev.objective_data is not None:
             results.incumbent_objective = float(value(ev.objective_data.expr))
-        results.iteration_count = 0
+        results.extra_info.iteration_count = 0
         results.solution_loader = IpoptSolutionLoader(
             model, ev, np.zeros(0), np.zeros(ev.m), np.zeros(0), np.zeros(0)
         )
@@ -546,7 +546,6 @@ class LegacyCyIpoptDirect(TextOptionsWrapper, CyIpoptDirect):
         legacy_results._smap_id = None
         legacy_results.timing_info = results.timing_info.value()
         legacy_results.solver.wallclock_time = results.timing_info.wall_time
-        legacy_results.solver.iterations = results.iteration_count
         legacy_results.solver.message = results.extra_info.ipopt_message
         loader = results.solution_loader
         ev = loader._ev

@@ -78,6 +78,8 @@ IPOPT_ONLY_OPTIONS = frozenset(
         "bound_relax_factor",
         "bound_push",
         "bound_frac",
+        "slack_bound_push",
+        "slack_bound_frac",
         "constr_viol_tol",
         "dual_inf_tol",
         "compl_inf_tol",
@@ -101,8 +103,8 @@ class ScipyNLPConfig(InMemoryNLPConfig):
     """Options of the SciPy solvers (SciPy's own options go in ``solver_options``)."""
 
     WARM_START_DOC = (
-        "Accepted for interchangeability with cyipopt_direct (IC generation sets it); "
-        "SciPy's methods start from the primal point only."
+        "Accepted for interchangeability with cyipopt_direct; SciPy's methods start "
+        "from the primal point only."
     )
     FEASIBILITY_DOC = (
         "Largest constraint or bound violation for which the returned point is called "
@@ -128,10 +130,8 @@ class ScipyResults(Results):
             implicit_domain=implicit_domain,
             visibility=visibility,
         )
-        self.iteration_count: int | None = self.declare(
-            "iteration_count", ConfigValue(domain=int, default=None)
-        )
         for name, desc in (
+            ("iteration_count", "iterations of the method (SciPy's nit), as Pyomo's ipopt"),
             ("scipy_status", "SciPy's status code of the method"),
             ("scipy_message", "SciPy's status message"),
             ("primal_infeasibility", "largest constraint or bound violation at the end"),
@@ -281,7 +281,7 @@ class _ScipyNLP(SolverBase):
             results.termination_condition = TC.emptyModel
             results.solution_status = SolutionStatus.optimal
             results.incumbent_objective = float(value(ev.objective_data.expr))
-            results.iteration_count = 0
+            results.extra_info.iteration_count = 0
             results.solution_loader = ScipySolutionLoader(model, ev, np.zeros(0), np.zeros(ev.m))
             results.timing_info.wall_time = time.perf_counter() - start
             return self._finish(results, config)
@@ -311,7 +311,7 @@ class _ScipyNLP(SolverBase):
             sol_status = SolutionStatus.feasible if feasible else SolutionStatus.infeasible
         results.termination_condition = term
         results.solution_status = sol_status
-        results.iteration_count = int(getattr(res, "nit", 0) or 0)
+        results.extra_info.iteration_count = int(getattr(res, "nit", 0) or 0)
         info.scipy_status = int(res.status)
         info.scipy_message = str(res.message)
         info.primal_infeasibility = viol

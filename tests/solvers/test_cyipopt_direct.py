@@ -71,7 +71,7 @@ def test_hs071_all_routes(route, hs071):
         assert m.x[i].value == pytest.approx(xi, abs=1e-5)
     if not route.endswith("legacy"):
         assert res.incumbent_objective == pytest.approx(HS071_OBJECTIVE, abs=1e-6)
-        assert res.iteration_count > 0
+        assert res.extra_info.iteration_count > 0
         assert res.solver_name
     # KKT in the dual = d(objective)/d(rhs) convention: grad f = sum dual_i grad g_i + rc
     x = list(m.x.values())
@@ -454,7 +454,7 @@ def test_max_iter_new_api(hs071):
     assert res.termination_condition == TerminationCondition.iterationLimit
     assert res.solution_status == SolutionStatus.noSolution  # an infeasible iterate is no solution
     assert res.incumbent_objective is None  # Pyomo's contract: only feasible points have one
-    assert res.iteration_count == 1
+    assert res.extra_info.iteration_count == 1
     assert res.extra_info.ipopt_status == -1
 
 
@@ -610,7 +610,7 @@ def test_results_extra_info(hs071):
     assert res.timing_info.wall_time >= info.solve_time
     # the iteration count agrees with Ipopt's own report
     reported = re.search(r"Number of Iterations\.+: (\d+)", res.solver_log)
-    assert reported and int(reported.group(1)) == res.iteration_count
+    assert reported and int(reported.group(1)) == res.extra_info.iteration_count
 
 
 # ---------------------------------------------------------------- warm start
@@ -643,8 +643,8 @@ def test_warm_start_from_primal_and_duals_is_faster(route):
     warm = opt.solve(m, solver_options=WARM_OPTS, warm_start_multipliers=True)
 
     assert warm.incumbent_objective == pytest.approx(cold.incumbent_objective, rel=1e-7)
-    assert warm.iteration_count < cold.iteration_count
-    assert warm.iteration_count < primal_only.iteration_count
+    assert warm.extra_info.iteration_count < cold.extra_info.iteration_count
+    assert warm.extra_info.iteration_count < primal_only.extra_info.iteration_count
 
 
 def test_legacy_warmstart_keyword():

@@ -109,7 +109,7 @@ def test_time_limit_stops_the_run():
         raise_exception_on_nonoptimal_result=False,
     )
     assert res.termination_condition == TerminationCondition.maxTimeLimit
-    assert res.iteration_count <= 2
+    assert res.extra_info.iteration_count <= 2
 
 
 @pytest.mark.parametrize(
