@@ -219,7 +219,7 @@ def run_pyomo(n: int, options: dict, form: str = "expression", solver: Any = Non
         cpu=cpu,
         callbacks=info.callback_time,
         objective=float(res.incumbent_objective),
-        iterations=int(res.iteration_count),
+        iterations=int(info.iteration_count),
         status=str(info.ipopt_message),
     )
 
