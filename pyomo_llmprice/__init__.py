@@ -24,6 +24,7 @@ _LAZY = {
     "compare_pricing": "pyomo_llmprice.tariffs",
     "design_plans": "pyomo_llmprice.tariffs",
     "linear_pricing": "pyomo_llmprice.tariffs",
+    "calibrate_usage": "pyomo_llmprice.calibration",
 }
 
 __all__ = ["CobbDouglas", "Technology", *_LAZY]
