@@ -15,7 +15,7 @@ The pipeline of ``llmprice calibrate``:
 4. the instance (one type per buying customer, quantile bins, or bins of a fitted law),
    what today's tariff earns from the data (``current``), and the counterfactual: the
    optimal menu and the best 1..K plans on the inferred types
-   (:func:`pyomo_llmprice.tariffs.compare_pricing`), each against ``current``.
+   (:func:`pyomo_llmprice.analysis.compare_pricing`), each against ``current``.
 
 This is orchestration: it calls the tariff layer and the pipeline; neither imports it.
 """
@@ -509,11 +509,11 @@ def counterfactual(
     """The optimal menu and the best 1..``plans`` plans on the inferred types, against today.
 
     Returns the report's ``counterfactual`` entry and the
-    :class:`~pyomo_llmprice.tariffs.PricingComparison` it came from. The full menu carries
+    :class:`~pyomo_llmprice.analysis.PricingComparison` it came from. The full menu carries
     its all-pairs certificate; anything not ``optimal`` keeps its status and has its plans
     withheld (``null``).
     """
-    from pyomo_llmprice.tariffs import compare_pricing
+    from pyomo_llmprice.analysis import compare_pricing
 
     instance = calibration.instance
     n = int((np.asarray(instance.types.prob) > 0).sum())

@@ -14,7 +14,7 @@ that this top layer imports nothing from the layers it draws:
 * a tariff menu: a :class:`~pyomo_llmprice.tariffs.TariffMenu` or any table with
   ``fixed_fee`` and ``markup`` per plan; a tariff outcome: a
   :class:`~pyomo_llmprice.tariffs.TariffOutcome` (every type's choice and payment);
-* the comparison table of :class:`~pyomo_llmprice.tariffs.PricingComparison`.
+* the comparison table of :class:`~pyomo_llmprice.analysis.PricingComparison`.
 """
 
 from __future__ import annotations

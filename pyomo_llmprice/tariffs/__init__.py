@@ -3,8 +3,11 @@
 Buyers' best responses (:mod:`.buyers`), the buyer's optimality conditions as
 complementarity constraints (:mod:`.kkt`), menus of two-part tariffs and their exact
 check (:mod:`.menu`), plan design with K plans and the uniform baselines (:mod:`.design`),
-and the comparison table a pricing team asks for (:mod:`.compare`). Everything is priced
-in Token Packages (token totals); see :mod:`.menu` for Token Allocations.
+and the one function that prices a certified menu's plans (:mod:`.markups`). Pure: menus
+and technologies in, plans out; it never imports the pipeline. The comparison that
+solves a full menu beside the designs (``compare_pricing``) sits above both, in
+:mod:`pyomo_llmprice.analysis`. Everything is priced in Token Packages (token totals);
+see :mod:`.menu` for Token Allocations.
 """
 
 from pyomo_llmprice.tariffs.buyers import (
@@ -19,9 +22,8 @@ from pyomo_llmprice.tariffs.buyers import (
     package_value,
     split_package,
 )
-from pyomo_llmprice.tariffs.compare import PricingComparison, compare_pricing, full_menu_tangent
 from pyomo_llmprice.tariffs.design import PlanDesign, design_plans, linear_pricing
-from pyomo_llmprice.tariffs.markups import fixed_fee, implied_markup
+from pyomo_llmprice.tariffs.markups import fixed_fee, implied_markup, menu_plans
 from pyomo_llmprice.tariffs.menu import (
     TIE_TOL,
     TariffError,
@@ -39,7 +41,6 @@ __all__ = [
     "CobbDouglasBuyer",
     "NumericalBuyer",
     "PlanDesign",
-    "PricingComparison",
     "QuadraticBuyer",
     "QuadraticGood",
     "TariffError",
@@ -51,13 +52,12 @@ __all__ = [
     "best_response",
     "buyer_for",
     "cobb_douglas_demand",
-    "compare_pricing",
     "design_plans",
     "evaluate_tariffs",
     "fixed_fee",
-    "full_menu_tangent",
     "implied_markup",
     "linear_pricing",
+    "menu_plans",
     "package_value",
     "split_package",
     "tariff_menu_from_bundles",

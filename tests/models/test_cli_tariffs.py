@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import pyomo_llmprice.tariffs as tariffs_api
+import pyomo_llmprice.analysis as tariffs_api
 from pyomo_llmprice import theory
 from pyomo_llmprice.cli import main
 from pyomo_llmprice.instance import Instance

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from pyomo_llmprice import theory
+from pyomo_llmprice.analysis import PricingComparison, compare_pricing
 from pyomo_llmprice.io import read_instance
-from pyomo_llmprice.tariffs import PricingComparison, compare_pricing
 
 INSTANCES = Path(__file__).resolve().parents[2] / "instances"
 

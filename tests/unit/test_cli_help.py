@@ -9,7 +9,7 @@ import pytest
 
 from pyomo_llmprice.cli import COMMANDS, _parser
 from pyomo_llmprice.plugins import SOLVERS
-from pyomo_llmprice.tariffs.compare import percent
+from pyomo_llmprice.report.pricing import percent
 
 
 def _options(parser: argparse.ArgumentParser, path: str) -> list[tuple[str, argparse.Action]]:

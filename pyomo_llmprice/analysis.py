@@ -1,9 +1,13 @@
 """The comparison a pricing team asks for: uniform pricing, K plans, the full menu.
 
-For one instance (Token Packages): linear pricing (one markup, no fee), one two-part
-tariff (K = 1), K = 2, 3, ... plans, the full screening menu (the optimal nonlinear
-tariff, verified on all pairs) and its tangent two-part tariffs checked exactly; profit,
-revenue, consumer surplus and welfare of each, with gains relative to uniform pricing.
+Orchestration above the pipeline (which solves and certifies the full menu) and the
+tariff layer (which designs plans and lets every type face them); neither imports
+this module. For one instance (Token Packages): linear pricing (one markup, no fee),
+one two-part tariff (K = 1), K = 2, 3, ... plans, the full screening menu (the optimal
+nonlinear tariff, verified on all pairs) and its tangent two-part tariffs checked
+exactly; profit, revenue, consumer surplus and welfare of each, with gains relative to
+uniform pricing. The text and JSON of the table live in
+:mod:`pyomo_llmprice.report.pricing`.
 """
 
 from __future__ import annotations
@@ -12,14 +16,16 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pyomo_llmprice.instance import Instance
 from pyomo_llmprice.io import read_instance
+from pyomo_llmprice.pipeline import solve_instance
 from pyomo_llmprice.progress import progress_bar, quiet
+from pyomo_llmprice.result import MenuResult
 from pyomo_llmprice.tariffs.design import (
     DEVIATION_TOL,
     PlanDesign,
@@ -28,17 +34,21 @@ from pyomo_llmprice.tariffs.design import (
 )
 from pyomo_llmprice.tariffs.menu import _clean, evaluate_tariffs, tariff_menu_from_result
 
-if TYPE_CHECKING:
-    from pyomo_llmprice.pipeline import MenuResult
-
 __all__ = [
     "COLUMNS",
+    "FULL_MENU",
     "GAIN_COLUMNS",
+    "TANGENT",
     "PricingComparison",
     "compare_pricing",
     "full_menu_tangent",
-    "percent",
+    "overall_status",
 ]
+
+#: the row of the screening optimum, and the measurement row of its tangent tariffs (on
+#: finite type sets not exactly incentive compatible: the 1/N^2 gap)
+FULL_MENU = "full_menu"
+TANGENT = "full_menu_tangent"
 
 COLUMNS = (
     "plans",
@@ -55,7 +65,7 @@ COLUMNS = (
 )
 
 #: relative changes ``value / value_of_baseline - 1`` (0.095 is +9.5%): ratios in tables
-#: and JSON, printed as percentages (:func:`percent`)
+#: and JSON, printed as percentages (:func:`pyomo_llmprice.report.pricing.percent`)
 GAIN_COLUMNS = (
     "gain_vs_linear",
     "revenue_gain_vs_linear",
@@ -64,43 +74,21 @@ GAIN_COLUMNS = (
 )
 
 
-def percent(ratio: float) -> str:
-    """A relative change as people read it: 0.0951 -> ``+9.5%``, -0.2 -> ``-20.0%``.
-
-    One decimal place; changes too small for it keep two significant digits
-    (``+0.0012%``) rather than reading as no change; NaN (no baseline, a withheld row)
-    stays ``NaN``, as pandas prints the other blank numbers of the same table.
-    """
-    value = 100.0 * float(ratio)
-    if math.isnan(value):
-        return "NaN"
-    if value == 0.0:
-        return "0.0%"
-    if abs(value) < 0.05:
-        return f"{value:+.2g}%"
-    return f"{value:+.1f}%"
-
-
-def gains_as_percent(table: pd.DataFrame) -> pd.DataFrame:
-    """A copy of `table` with its gain columns (:data:`GAIN_COLUMNS`) as percent text."""
-    shown = table.copy()
-    for column in GAIN_COLUMNS:
-        if column in shown.columns:
-            shown[column] = shown[column].map(percent)
-    return shown
-
-
-def full_menu_tangent(result: MenuResult, instance: Instance) -> PlanDesign:
+def full_menu_tangent(result: MenuResult, instance: Instance | None = None) -> PlanDesign:
     """The solved menu's tangent two-part tariffs, every type re-optimizing over all of them.
 
-    Status ``optimal`` only if no type gains (beyond tolerance) by another choice; on finite
+    The types are the result's own instance (``result.source``) unless given. Status
+    ``optimal`` only if no type gains (beyond tolerance) by another choice; on finite
     type sets tangent tariffs usually fail that (``verification_failed``, the 1/N^2 gap).
     """
-    menu = tariff_menu_from_result(result, instance)
-    out = evaluate_tariffs(menu, instance)
+    types = result.source if instance is None else instance
+    if not isinstance(types, Instance):
+        raise TypeError(f"{result.instance}: tangent tariffs need the LLM instance of the menu")
+    menu = tariff_menu_from_result(result)
+    out = evaluate_tariffs(menu, types)
     scale = max(1.0, float(np.abs(out.payment).max(initial=0.0)))
     status = "optimal" if out.max_deviation_gain <= DEVIATION_TOL * scale else "verification_failed"
-    return PlanDesign("full_menu_tangent", len(menu), menu, out, status, instance=instance.name)
+    return PlanDesign(TANGENT, len(menu), menu, out, status, instance=types.name)
 
 
 @dataclass
@@ -126,13 +114,6 @@ class PricingComparison:
             "designs": {name: d.to_dict() for name, d in self.designs.items()},
         }
 
-    def report(self) -> str:
-        """The table as text, gains as percentages (``table`` keeps the ratios)."""
-        with pd.option_context("display.width", 160, "display.max_columns", 20):
-            return f"instance {self.instance}\n" + gains_as_percent(self.table).to_string(
-                float_format=lambda v: f"{v:.6g}"
-            )
-
 
 def compare_pricing(
     instance: Instance | str | Path,
@@ -155,8 +136,6 @@ def compare_pricing(
     if progress is False:
         with quiet():
             return compare_pricing(instance, plans, starts, seed, None, **solve_options)
-    from pyomo_llmprice.pipeline import solve_instance  # the API layer above this one
-
     if not isinstance(instance, Instance):
         instance = read_instance(instance)
     ks = sorted(int(k) for k in plans)
@@ -180,13 +159,13 @@ def compare_pricing(
             )
             bar.update(1)
         bar.set_postfix_str("tangent tariffs")
-        tangent = full_menu_tangent(result, instance) if result.optimal else None
+        tangent = full_menu_tangent(result) if result.optimal else None
         bar.update(1)
     rows: dict[str, dict[str, Any]] = {}
     for name, d in designs.items():
         rows[name] = {"plans": len(d.menu), **d.outcome.summary(), "status": d.status}
     a = result.aggregates
-    rows["full_menu"] = {
+    rows[FULL_MENU] = {
         "plans": result.packages,
         "profit": a["profit"],
         "revenue": a["revenue"],
@@ -196,9 +175,9 @@ def compare_pricing(
         "status": result.status,
     }
     if tangent is not None:
-        designs["full_menu_tangent"] = tangent
-        rows["full_menu"]["plans"] = len(tangent.menu)  # distinct bundles (pools share one)
-        rows["full_menu_tangent"] = {
+        designs[TANGENT] = tangent
+        rows[FULL_MENU]["plans"] = len(tangent.menu)  # distinct bundles (pools share one)
+        rows[TANGENT] = {
             "plans": len(tangent.menu),
             **tangent.outcome.summary(),
             "status": tangent.status,
@@ -212,3 +191,18 @@ def compare_pricing(
         table[f"revenue_gain_vs_{suffix}"] = table["revenue"] / r0 - 1 if r0 > 0 else math.nan
     table = table.reindex(columns=[c for c in COLUMNS if c in table.columns])
     return PricingComparison(instance.name, table, designs, result)
+
+
+def overall_status(comparison: PricingComparison) -> str:
+    """The full menu's status if not optimal, else the first non-optimal design's.
+
+    The tangent tariffs of the full menu are a measurement (their gap is reported, their
+    tariffs withheld when they are not exactly incentive compatible), not a design to
+    recommend, so their status does not count.
+    """
+    table = comparison.table
+    order = [FULL_MENU, *(name for name in table.index if name not in (FULL_MENU, TANGENT))]
+    for name in order:
+        if name in table.index and str(table.loc[name, "status"]) != "optimal":
+            return str(table.loc[name, "status"])
+    return "optimal"
