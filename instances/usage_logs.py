@@ -98,7 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args(argv)
     paths = write_example(
-        args.outdir, args.customers, args.periods, args.noise, args.markup, args.fee,
+        args.outdir,
+        args.customers,
+        args.periods,
+        args.noise,
+        args.markup,
+        args.fee,
         seed=args.seed,
     )
     for path in paths.values():

@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.json, "--json")
 
     from pyomo_llmprice.calibration.calibrate import calibrate_files, counterfactual, summary
-    from pyomo_llmprice.cli.tariffs import overall_status
+    from pyomo_llmprice.analysis import overall_status
     from pyomo_llmprice.io import write_dat
 
     calibration = calibrate_files(
