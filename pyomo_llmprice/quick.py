@@ -268,14 +268,16 @@ class LLMPricingModel:
     def plans(self) -> pd.DataFrame:
         """One row per type of the last menu: its package and the plan it buys.
 
-        Plans are :func:`~pyomo_llmprice.tariffs.tariff_menu_from_result`'s, as in
-        ``llmprice tariffs``: one two-part tariff per distinct package, so types bunched
-        on one package share one plan (its markup the probability-weighted mean of their
-        tangent markups ``theta / phi``, its fee collecting the package's payment).
-        ``plan`` is the plan's index (-1: excluded; fee, markup and prices ``nan``).
+        Plans are the ones the result published (its ``markup`` and ``fixed_fee``
+        columns, :func:`pyomo_llmprice.tariffs.markups.menu_plans`), as ``llmprice solve``
+        and ``llmprice tariffs`` print them: one two-part tariff per package, so types
+        bunched on one package share one plan (its markup the probability-weighted mean of
+        their tangent markups ``theta / phi``, its fee collecting the package's payment).
+        ``plan`` is the plan's index (-1: not served, no plan: fee, markup and prices
+        ``nan``; a type of zero virtual value is never served).
         """
         result = self._solved()
-        tariffs = tariff_menu_from_result(result, self.technology)
+        tariffs = tariff_menu_from_result(result)  # the plans the result published
         menu = result.menu
         frame = menu[
             [
@@ -385,10 +387,6 @@ class LLMPricingModel:
             "the tokens of a threshold buyer: choose units (e.g. cost per million tokens) "
             "that bring theta within a few multiples of theta_hat"
         )
-
-    def _costs(self) -> tuple[float, float, float]:
-        t = self.technology
-        return t.cost_input, t.cost_output, t.cost_finetune
 
     def _solved(self) -> MenuResult:
         if self.result is None:
