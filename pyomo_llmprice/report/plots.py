@@ -472,21 +472,6 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower() or "design"
 
 
-def _plan_terms(result: Any, tangent: Any) -> pd.DataFrame:
-    """The menu table with each type's markup and fee replaced by those of its plan in the
-    full menu's tangent tariffs (one plan per package: bunched types share one)."""
-    frame = _menu_table(result).copy()
-    intended = getattr(getattr(tangent, "menu", None), "intended_choice", None)
-    if intended is None or len(intended) != len(frame):
-        return frame
-    plans = _plans_frame(tangent.menu)
-    k = np.asarray(intended, dtype=int)
-    for column in ("markup", "fixed_fee"):
-        values = plans[column].to_numpy(float)
-        frame[column] = np.where(k >= 0, values[np.maximum(k, 0)], np.nan)
-    return frame
-
-
 def write_figures(
     out_dir: str | Path,
     result: Any = None,
@@ -496,9 +481,9 @@ def write_figures(
 ) -> list[Path]:
     """Write every figure of a solved menu and a pricing comparison to ``out_dir``.
 
-    ``result`` (an optimal MenuResult): ``allocations`` and ``markups_fees`` (the plans of
-    the full menu's tangent tariffs when the comparison has them, so bunched types share
-    one level; the K-plan designs as steps); ``comparison`` (a PricingComparison):
+    ``result`` (an optimal MenuResult): ``allocations`` and ``markups_fees`` (the plans
+    the result published, so bunched types share one level; the K-plan designs as
+    steps); ``comparison`` (a PricingComparison):
     ``profit_by_plans`` and one ``schedules_<design>`` per optimal design. The full menu's
     tangent tariffs (``full_menu_tangent``) are drawn as ``schedules_full_menu`` with the
     menu's own packages as points, the title giving their measured incentive gap.
@@ -526,14 +511,11 @@ def write_figures(
             for k, d in designs.items()
             if getattr(d, "kind", "") == "plans" and getattr(d, "status", "") == "optimal"
         }
-        tangent = next(
-            (d for d in designs.values() if getattr(d, "kind", "") == "full_menu_tangent"), None
-        )
         jobs.append(
             (
                 "markups_fees",
                 lambda: plot_markups_and_fees(
-                    _plan_terms(result, tangent),
+                    result,
                     steps,
                     title=f"Two-part tariffs against type {name}",
                 ),

@@ -273,16 +273,16 @@ def test_full_menu_schedules_show_the_packages_on_their_own_tangent_lines():
     assert on_some_plan.min(axis=1).max() < 1e-9
 
 
-def test_markups_figure_of_write_figures_uses_one_plan_per_package():
-    from pyomo_llmprice.report.plots import _plan_terms
-
-    inst, result = paper20()
-    tangent = SimpleNamespace(menu=tariff_menu_from_result(result, inst))
-    frame = _plan_terms(result, tangent)
-    k = tangent.menu.intended_choice
-    fees = tangent.menu.fees()
-    served = k >= 0
-    np.testing.assert_array_equal(frame["fixed_fee"].to_numpy()[served], fees[k[served]])
-    assert frame["markup"][~served].isna().all()
-    # no bunching on this grid: one plan per served type, equal to the type's own reading
-    np.testing.assert_allclose(frame["markup"][served], result.menu["markup"][served], rtol=1e-6)
+def test_markups_figure_draws_the_published_plans_one_per_package():
+    _, result = paper20()
+    fig = plot_markups_and_fees(result)
+    drawn = {line.get_gid(): line.get_ydata() for line in (*fig.axes[0].lines, *fig.axes[1].lines)}
+    served = result.menu[result.menu["served"]].sort_values("theta", kind="stable")
+    np.testing.assert_array_equal(drawn["markup"], served["markup"])
+    np.testing.assert_array_equal(drawn["fixed_fee"], served["fixed_fee"])
+    # the tariff layer reads the same plans: each type's plan is its package's
+    tangent = tariff_menu_from_result(result)
+    k = tangent.intended_choice
+    on = k >= 0
+    np.testing.assert_array_equal(result.menu["fixed_fee"].to_numpy()[on], tangent.fees()[k[on]])
+    assert result.menu["markup"][~on].isna().all()
