@@ -553,15 +553,17 @@ def counterfactual(
 
 
 def _packages(menu: pd.DataFrame) -> list[dict[str, Any]]:
-    """The optimal menu's distinct packages: tokens, payment, buyers' mass and theta range."""
+    """The optimal menu's distinct packages: tokens, payment, the plan the certified result
+    reads it as (markup and fixed fee), buyers' mass and theta range."""
     served = menu[menu["served"]]
+    columns = [c for c in (*TOKEN_COLUMNS, "payment", "markup", "fixed_fee") if c in menu]
     out = []
     for number, group in served.groupby("package", sort=True):
         lead = group.iloc[0]
         out.append(
             {
                 "package": int(number),
-                **{c: float(lead[c]) for c in (*TOKEN_COLUMNS, "payment")},
+                **{c: _plain(float(lead[c])) for c in columns},
                 "mass": float(group["prob"].sum()),
                 "theta_min": float(group["theta"].min()),
                 "theta_max": float(group["theta"].max()),

@@ -66,6 +66,10 @@ def test_counterfactual_earns_the_true_instances_exact_optimum():
     assert full["profit"] == pytest.approx(exact.profit, rel=1e-7)
     assert full["profit_change"] == pytest.approx(exact.profit - today.profit, rel=1e-6)
     assert sum(p["mass"] for p in full["packages"]) == pytest.approx(prob[exact.served].sum())
+    # each package's plan collects its payment: fee + markup * cost of its tokens
+    for p in full["packages"]:
+        cost = TECH.cost(p["input_tokens"], p["output_tokens"], p["finetune_tokens"])
+        assert p["fixed_fee"] + p["markup"] * cost == pytest.approx(p["payment"], rel=1e-9)
     for name in ("K=1", "K=2"):
         assert cf[name]["status"] == "optimal"
         assert cf[name]["profit"] <= exact.profit + 1e-9

@@ -8,8 +8,9 @@ fine-tuning corner are checked against the buyer's own surplus and the closed fo
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
-from scipy import stats
+from scipy import optimize, stats
 
 from pyomo_llmprice.calibration import (
     calibrate_usage,
@@ -186,3 +187,41 @@ def test_a_row_that_prefers_another_plan_is_reported():
     np.testing.assert_allclose(cal.violations["theta"], [2.5], rtol=1e-9)
     dropped = calibrate_usage(usage, TWO_PLANS, TECH, violations="drop")
     assert "c3" not in set(dropped.instance.types.labels)
+
+
+def test_another_precision_function_end_to_end():
+    """Saturating precision: demand x = log(theta / p), a buyer pays the fee F when
+    theta - p - p log(theta / p) >= F; the numerical buyer must agree with both."""
+    tech = Technology(0.1, 0.1, 0.1, Saturating())
+    price, fee = 0.12, 0.05
+    plans = [
+        {
+            "name": "a",
+            "fixed_fee": fee,
+            "price_input": price,
+            "price_output": price,
+            "price_finetune": price,
+        },
+    ]
+    theta = np.array([0.1, 0.3, 1.0, 4.0])
+    x = np.log(theta / price)
+    buys = theta - price - price * x >= fee
+    assert list(buys) == [False, True, True, True]
+    usage = pd.DataFrame(
+        {
+            "customer": ["a", "b", "c", "d"],
+            "input_tokens": np.where(buys, x, 0.0),
+            "output_tokens": 0.0,
+            "finetune_tokens": 0.0,
+            "plan": np.where(buys, "a", ""),
+            "weight": 1.0,
+            "period": "1",
+        }
+    )
+    cal = calibrate_usage(usage, plans, tech)
+    np.testing.assert_allclose(cal.customers["theta"][buys], theta[buys], rtol=1e-9)
+    assert cal.violations.empty
+    bound = optimize.brentq(lambda t: t - price - price * np.log(t / price) - fee, price, 10)
+    assert cal.threshold == pytest.approx(bound, rel=1e-8)
+    revenue = np.where(buys, fee + price * x, 0.0).mean()
+    assert cal.current["revenue"] == pytest.approx(revenue, rel=1e-12)
