@@ -159,6 +159,7 @@ class UsageCalibration:
     fit: LognormalFit | None = None
     sources: dict[str, str] = field(default_factory=dict)
     tariff_plans: list[dict[str, Any]] = field(default_factory=list)
+    non_buyer_label: str | None = None  # the instance's type standing for the non-buyers
 
     @property
     def buyers(self) -> int:
@@ -191,11 +192,6 @@ class UsageCalibration:
                 )
             out.append(entry)
         return out
-
-    @property
-    def non_buyer_label(self) -> str | None:
-        labels = self.instance.types.labels
-        return next((lab for lab in labels if lab.startswith(NON_BUYERS)), None)
 
     def header(self) -> str:
         """The ``.dat`` header: where the data came from, today's tariff, the assumptions."""
@@ -274,6 +270,8 @@ def calibrate_usage(
         )
     if smoothing not in SMOOTHING:
         raise UserInputError(f"smoothing must be one of {', '.join(SMOOTHING)}, got {smoothing!r}")
+    if bins is not None and bins < 1:
+        raise UserInputError(f"bins must be a positive integer, got {bins}")
     if violations not in ("keep", "drop"):
         raise UserInputError(f"violations must be 'keep' or 'drop', got {violations!r}")
     sources = dict(sources or {})
@@ -327,7 +325,7 @@ def calibrate_usage(
     ).reset_index(drop=True)
     kept = rows[~violating] if violations == "drop" else rows
     threshold = participation_bound(menu, technology)
-    customers = _customers(kept, smoothing)
+    customers = _customers(kept)
     assumptions = [
         "each buyer of index theta chooses plan and tokens maximizing theta * precision - "
         "payment (the Token Packages buyer), and its theta is read from the first-order "
@@ -345,7 +343,9 @@ def calibrate_usage(
     if smoothing == "lognormal":
         fit = fit_lognormal(kept[kept["buys"]])
         assumptions.append(f"lognormal fit: {fit.describe()}")
-    instance = _instance(customers, threshold, below_threshold, bins, fit, technology, where)
+    instance, non_buyer_label = _instance(
+        customers, threshold, below_threshold, bins, fit, technology, where
+    )
     current = _current(kept, customers, below_threshold)
     calibration = UsageCalibration(
         rows=rows,
@@ -360,6 +360,7 @@ def calibrate_usage(
         fit=fit,
         sources=sources,
         tariff_plans=[dict(p) for p in plans],
+        non_buyer_label=non_buyer_label,
     )
     return calibration
 
@@ -376,8 +377,9 @@ def _misfit_message(
     if not np.isfinite(inv.misfit[i]):
         bought = ", ".join(f"{c} {t:g}" for c, t in zip(classes, tokens, strict=True))
         return (
-            f"usage ({bought}) is inconsistent with every type under plan {plan}: a buyer of "
-            f"this technology buys no class without the others it needs{more}"
+            f"usage ({bought}) is inconsistent with every type under plan {plan}: a class it "
+            "bought adds no precision at this usage (with Cobb-Douglas precision, input and "
+            f"output tokens are bought together){more}"
         )
     corner = ""
     if np.isfinite(inv.bound[i]) and inv.theta[i] > inv.bound[i]:
@@ -388,7 +390,7 @@ def _misfit_message(
     )
 
 
-def _customers(rows: pd.DataFrame, smoothing: str) -> pd.DataFrame:
+def _customers(rows: pd.DataFrame) -> pd.DataFrame:
     """One line per customer: mean weight, periods, whether it ever bought, its theta.
 
     theta is the geometric mean of the customer's per-period theta over the periods it
@@ -419,8 +421,9 @@ def _instance(
     fit: LognormalFit | None,
     technology: Technology,
     where: str,
-) -> Instance:
-    """The Token Packages instance of the inferred types (probabilities from the weights)."""
+) -> tuple[Instance, str | None]:
+    """The Token Packages instance of the inferred types (probabilities from the weights)
+    and the label of the non-buyers' type (None if there is none)."""
     buyers = customers[customers["buyer"]]
     if buyers.empty:
         raise InstanceError(where, "rows", "no customer bought anything: no type can be inferred")
@@ -440,6 +443,7 @@ def _instance(
         theta, weight = _quantile_bins(theta, weight, bins)
         labels = [f"q{j + 1:0{len(str(bins))}d}" for j in range(bins)]
     non_buyers = customers[~customers["buyer"]]
+    label: str | None = None
     if len(non_buyers) and below_threshold != "exclude":
         label = NON_BUYERS
         while label in labels:
@@ -451,7 +455,7 @@ def _instance(
     if not np.all(np.isfinite(theta)):
         raise InstanceError(where, "theta", "a non-buyer bound is infinite: no plan is bought")
     types = theta_types(theta, prob, labels)
-    return Instance("calibrated", None, types, technology)
+    return Instance("calibrated", None, types, technology), label
 
 
 def _quantile_bins(theta: FloatArray, weight: FloatArray, k: int) -> tuple[FloatArray, FloatArray]:

@@ -169,7 +169,7 @@ def test_a_row_no_type_would_choose_is_refused():
     with pytest.raises(InstanceError, match=r"row 2 \(customer c2, period 1\).*inconsistent"):
         calibrate_usage(usage, plans, TECH)
     usage.loc[1, "input_tokens"] = 0.0  # output without input: no Cobb-Douglas buyer
-    with pytest.raises(InstanceError, match="no class without the others"):
+    with pytest.raises(InstanceError, match="bought together"):
         calibrate_usage(usage, plans, TECH)
 
 
