@@ -41,6 +41,7 @@ from pyomo_llmprice.generation import solve_once
 from pyomo_llmprice.outcomes import load_point
 from pyomo_llmprice.solvers.options import MPEC_IPOPT_OPTIONS
 from pyomo_llmprice.tariffs.buyers import BuyerModel, buyer_for
+from pyomo_llmprice.tariffs.fees import PlanFees
 from pyomo_llmprice.technology import Technology
 
 __all__ = [
@@ -206,21 +207,17 @@ class MpecPlanProblem:
         self.buyer = buyer if buyer is not None else buyer_for(technology)
         self.unit_costs = np.asarray(self.buyer.unit_costs, float)
         self.solver = solver
+        self._fees = PlanFees(theta, prob, self.buyer, self.unit_costs)
 
     def surplus(self, theta: FloatArray, markup: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Surplus before the fee and the seller's token margin (through the buyer model)."""
-        prices = markup[:, None] * self.unit_costs[None, :]
-        tokens, gross = self.buyer.demand(theta, prices)
-        spend = np.einsum("ij,ij->i", tokens, prices)
-        return gross - spend, spend - self.buyer.cost(tokens)
+        return self._fees.surplus(theta, markup)
 
     def fees_and_profit(
         self, bounds: NDArray[np.intp], markup: FloatArray
     ) -> tuple[FloatArray, float, FloatArray]:
-        from pyomo_llmprice.tariffs.design import _Problem  # shared fee rule
-
-        shim = _Problem(self.theta, self.prob, self.buyer, self.unit_costs)
-        return shim.fees_and_profit(bounds, markup)
+        """The fee rule of :class:`~pyomo_llmprice.tariffs.fees.PlanFees`."""
+        return self._fees.fees_and_profit(bounds, markup)
 
     def build(self, bounds: NDArray[np.intp], start: FloatArray) -> pyo.ConcreteModel:
         k = len(bounds) - 1
