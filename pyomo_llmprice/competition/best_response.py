@@ -1,0 +1,269 @@
+"""One seller's best response: a screening NLP with random participation.
+
+The seller's menu is the package's own screening block (bundle variables, the
+technology rows and the IC rows of Token Packages or Token Allocations); its IR rows
+are switched off, because a buyer of any type may buy with negative utility when its
+taste favours this seller (or leave when it does not). The objective is expected
+profit with each type weighted by its probability of choosing this seller given the
+rivals' offers: ``sum_i f_i P_i(U_i) (t_i - c_i)``. The model is built once per seller
+and re-solved as the rivals' offers (mutable parameters) change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyomo.environ as pyo
+
+from pyomo_llmprice.competition.market import CompetitionInstance
+from pyomo_llmprice.settings import check_setting
+from pyomo_llmprice.tariffs.markups import fixed_fee, implied_markup, package_plans
+from pyomo_llmprice.units import first_best_values
+from pyomo_llmprice.verify import verify_menu
+
+__all__ = ["BestResponse", "SellerMenu", "menu_from_arrays"]
+
+#: the certificate's tolerance: this fraction of each type's first-best value (as for
+#: monopoly menus: pyomo_llmprice.units.first_best_values)
+RELATIVE_TOLERANCE = 1e-6
+
+#: Ipopt iterations per best response (a few dozen when it converges; a start that
+#: wanders into the flat region would otherwise spend the package's 3000)
+MAX_ITER = 500
+
+#: options of a warm solve from the previous best response: a small barrier parameter
+#: keeps Ipopt near it instead of wandering into the flat region where the logit share
+#: of every type is ~0 (a stationary point that prices everyone out)
+WARM_OPTIONS: dict[str, dict[str, Any]] = {
+    "cyipopt_direct": {"mu_init": 1e-6, "warm_start_init_point": "yes"},
+}
+
+
+@dataclass
+class SellerMenu:
+    """A seller's published menu, one item per type (instance units), and what each
+    type's value of every item is (recomputed from the published tokens)."""
+
+    seller: str
+    labels: tuple[str, ...]
+    input_tokens: np.ndarray
+    output_tokens: np.ndarray
+    finetune_tokens: np.ndarray
+    payment: np.ndarray
+    cost: np.ndarray
+    value: np.ndarray  # (N, N): type i's gross value of item k
+    markup: np.ndarray
+    fixed_fee: np.ndarray
+    tolerance: np.ndarray  # per type, absolute (money)
+    #: how the solve that produced it ended ("optimal", "not_converged", ...)
+    status: str = "optimal"
+    plans: int | None = None  # K when the menu is K two-part tariffs
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def utility(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each type's best utility from this menu and the item it picks."""
+        util = self.value - self.payment[None, :]
+        choice = np.argmax(util, axis=1)
+        return util[np.arange(len(choice)), choice], choice
+
+    @property
+    def ic_violation(self) -> np.ndarray:
+        """Per type: the gain from another item of this menu over its own (all pairs)."""
+        check = verify_menu(lambda sl: self.value[sl], np.diag(self.value).copy(), self.payment)
+        return check.ic_violation
+
+    @property
+    def max_ic_violation(self) -> float:
+        return float(self.ic_violation.max(initial=0.0))
+
+    @property
+    def incentive_compatible(self) -> bool:
+        return bool(np.all(self.ic_violation <= self.tolerance))
+
+
+def menu_from_arrays(
+    seller: str,
+    instance: Any,
+    tokens: tuple[np.ndarray, np.ndarray, np.ndarray],
+    payment: np.ndarray,
+    value: np.ndarray,
+    status: str,
+) -> SellerMenu:
+    """A :class:`SellerMenu` from published tokens and payments: cost, plans (markup
+    and fee, one per distinct item, from :func:`package_plans`) and tolerance."""
+    tech = instance.technology
+    x, y, z = (np.asarray(t, float) for t in tokens)
+    payment = np.asarray(payment, float)
+    cost = np.asarray(tech.cost(x, y, z), float)
+    markup = implied_markup(np.diag(value), x, y, z, tech)
+    # one plan per distinct item (types with identical items share it)
+    keys = np.round(np.column_stack([x, y, z, payment]), 9)
+    _, package = np.unique(keys, axis=0, return_inverse=True)
+    prob = np.asarray(instance.types.prob, float)
+    plan_markup, plan_fee = package_plans(package.ravel() + 1, prob, markup, payment, cost)
+    bad = ~np.isfinite(plan_markup)
+    plan_fee[bad] = fixed_fee(payment[bad], np.nan, cost[bad])
+    return SellerMenu(
+        seller=seller,
+        labels=tuple(instance.types.labels),
+        input_tokens=x,
+        output_tokens=y,
+        finetune_tokens=z,
+        payment=payment,
+        cost=cost,
+        value=np.asarray(value, float),
+        markup=plan_markup,
+        fixed_fee=plan_fee,
+        tolerance=RELATIVE_TOLERANCE * first_best_values(instance),
+        status=status,
+    )
+
+
+class BestResponse:
+    """Seller `seller`'s best-response model in `market`, re-solvable against new rivals.
+
+    ``solve(rival)`` takes the rivals' offer to each type (the taste's
+    :meth:`~pyomo_llmprice.competition.market.Taste.rivals`, instance money) and
+    returns the published menu, with how the solve ended as its status.
+    """
+
+    def __init__(
+        self,
+        market: CompetitionInstance,
+        seller: int,
+        setting: str = "packages",
+        solver: str = "cyipopt_direct",
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        from pyomo_llmprice.pipeline import DEFAULT_IPOPT_OPTIONS
+
+        self.market = market
+        self.seller = seller
+        self.name = market.sellers[seller].name
+        self.instance = market.seller_instance(seller)
+        self.solver = solver
+        self.options = {**DEFAULT_IPOPT_OPTIONS, "max_iter": MAX_ITER, **(options or {})}
+        self.model = best_response_model(market, seller, setting)
+        self.block = self.model.menu
+        self._initial = self.snapshot()
+
+    # -- the point ------------------------------------------------------------------
+    def variables(self) -> list[Any]:
+        return [v for v in self.model.component_data_objects(pyo.Var) if not v.fixed]
+
+    def snapshot(self) -> np.ndarray:
+        return np.array([v.value if v.value is not None else 0.0 for v in self.variables()])
+
+    def restore(self, point: np.ndarray) -> None:
+        for v, val in zip(self.variables(), point, strict=True):
+            v.set_value(float(val), skip_validation=True)
+
+    def matched_start(self, rival: np.ndarray) -> np.ndarray:
+        """The model's default bundles priced so that every type is indifferent between
+        this seller and its rivals (gap 0): a start away from the flat region where
+        every type is priced out."""
+        here = self.snapshot()
+        self.restore(self._initial)
+        self.set_rival(rival)
+        m = self.model
+        for k in self.block.types:
+            own = pyo.value(m.utility[k]) + pyo.value(self.block.payment[k])
+            self.block.payment[k].set_value(own - pyo.value(m.rival[k]), skip_validation=True)
+        for k in m.gap:
+            m.gap[k].set_value(0.0)
+        start = self.snapshot()
+        self.restore(here)
+        return start
+
+    def set_rival(self, rival: np.ndarray) -> None:
+        money = self.block.units.money
+        for lab, r in zip(self.block.types, np.asarray(rival, float), strict=True):
+            self.model.rival[lab] = float(r) / money
+
+    # -- solving --------------------------------------------------------------------
+    def solve(self, rival: np.ndarray, start: np.ndarray | None = None) -> SellerMenu:
+        """The best response to `rival` from `start` (default: where the model is)."""
+        from pyomo.contrib.solver.common.factory import SolverFactory
+
+        from pyomo_llmprice.generation import solve_once
+        from pyomo_llmprice.outcomes import load_point, solver_outcome
+
+        self.set_rival(rival)
+        options = self.options
+        if start is not None:
+            self.restore(start)
+        elif self.solver in WARM_OPTIONS:  # stay near the previous optimum
+            options = {**WARM_OPTIONS[self.solver], **options}
+        results = solve_once(SolverFactory(self.solver), self.model, options)
+        status = solver_outcome(results)
+        if not load_point(results):
+            status = status if status != "optimal" else "evaluation_error"
+        return self.read(status)
+
+    def read(self, status: str) -> SellerMenu:
+        """The published menu at the model's current point."""
+        block = self.block
+        arrays = block.menu_arrays()
+        # every type may buy here: nothing is snapped to the null bundle, but tokens
+        # beyond the precision the model priced are trimmed (a slack technology row)
+        block.snap_null_bundles(arrays, np.ones(len(arrays["payment"]), bool), 0.0)
+        columns, _ = block.bundle_columns(arrays)
+        payment = np.asarray(block.units.money_to_instance(arrays["payment"]), float)
+        columns = {**columns, "payment": payment}
+        values = block.published_values(columns, arrays)
+        n = len(payment)
+        value = values.rows(slice(0, n))
+        tokens = (columns["input_tokens"], columns["output_tokens"], columns["finetune_tokens"])
+        return menu_from_arrays(self.name, block.source_instance, tokens, payment, value, status)
+
+
+def best_response_model(
+    market: CompetitionInstance, seller: int, setting: str = "packages"
+) -> pyo.ConcreteModel:
+    """The ConcreteModel of seller `seller`'s best response (rivals in ``model.rival``).
+
+    ``model.menu`` is the setting's screening block without its IR rows or objective;
+    ``model.rival[i]`` is the rivals' offer to type i in the block's normalized money
+    (:meth:`BestResponse.set_rival` converts), ``model.utility[i]`` type i's utility
+    from its own item, ``model.gap[i]`` the rivals' advantage over it in units of the
+    taste's scale and ``model.choice_prob[i]`` type i's probability of buying here.
+    """
+    instance = market.seller_instance(seller)
+    block_cls = check_setting(instance, setting).block
+    model = pyo.ConcreteModel(name=f"{market.name}_{market.sellers[seller].name}_best_response")
+    model.menu = block_cls(instance=instance, declare_objective=False)
+    b = model.menu
+    b.participation.deactivate()  # random participation: the taste decides who buys
+    labels = list(b.types)
+    goods = list(b.goods_set)
+    coef = np.broadcast_to(b.value_coefficients(), (len(labels), len(labels), len(goods)))
+    q = getattr(b, b.characteristic)
+    taste = market.taste
+    scale = taste.scale / b.units.money
+    model.rival = pyo.Param(labels, mutable=True, initialize=0.0, doc="the rivals' offer")
+    pos = {k: i for i, k in enumerate(labels)}
+
+    def own_value(k: Any) -> Any:
+        i = pos[k]
+        row = coef[i, i]
+        return sum(float(row[g]) * q[k, good] for g, good in enumerate(goods) if row[g])
+
+    model.utility = pyo.Expression(labels, rule=lambda m, k: own_value(k) - b.payment[k])
+    # one gap per distinct buyer (merged identical types share the bundle variables)
+    first: dict[int, Any] = {}
+    rep = {k: first.setdefault(id(b.payment[k]), k) for k in labels}
+    distinct = [k for k in labels if rep[k] == k]
+    model.gap = pyo.Var(distinct, bounds=taste.gap_bounds, initialize=0.0)
+    model.gap_definition = pyo.Constraint(
+        distinct, rule=lambda m, k: m.gap[k] * scale == m.rival[k] - m.utility[k]
+    )
+    model.choice_prob = pyo.Expression(
+        labels, rule=lambda m, k: taste.probability_expr(m.gap[rep[k]])
+    )
+    model.expected_profit = pyo.Expression(
+        expr=sum(b.prob[k] * model.choice_prob[k] * (b.payment[k] - b.cost[k]) for k in labels)
+    )
+    model.profit_objective = pyo.Objective(expr=model.expected_profit, sense=pyo.maximize)
+    return model

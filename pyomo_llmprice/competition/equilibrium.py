@@ -1,0 +1,310 @@
+"""Equilibrium menus: damped best-response iteration, certified by multi-start re-solves.
+
+Each round, every seller in turn solves its best response (a Pyomo screening NLP
+with random participation, :mod:`.best_response`, or K two-part tariffs,
+:mod:`.plans`) to what it believes its rivals offer. The belief is damped: a
+seller responds to ``(1 - d) old + d new`` of the rivals' offer to each type, with
+``d`` halved whenever the largest change in offered utility grows, so oscillations
+die out; at a fixed point beliefs equal the actual offers and the menus are mutual
+best responses. The profile is then *certified*: each seller's best response to the
+others' actual menus is re-solved from several starts (the profile itself, the
+model's default start and random perturbations), and its relative gain over the
+seller's current profit is ``deviation_gain``. ``optimal`` means converged, every
+menu incentive compatible on all pairs, and no seller gaining more than
+:data:`GAIN_TOLERANCE`; anything else is ``not_converged`` with the last profile
+and its gains reported, and nothing in it is called an equilibrium.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pyomo_llmprice.competition.best_response import BestResponse, SellerMenu
+from pyomo_llmprice.competition.market import CompetitionInstance
+from pyomo_llmprice.competition.plans import PlanBestResponse
+from pyomo_llmprice.errors import UserInputError
+from pyomo_llmprice.units import value_scale
+
+__all__ = ["GAIN_TOLERANCE", "Competition", "CompetitionResult"]
+
+#: largest relative gain from deviating that a certified equilibrium allows
+GAIN_TOLERANCE = 1e-6
+#: offered utilities that move by less than this fraction of the value scale: converged
+CHANGE_TOLERANCE = 1e-7
+#: smallest belief damping before the iteration gives up shrinking it
+MIN_DAMPING = 1 / 64
+
+
+@dataclass
+class CompetitionResult:
+    """A profile of menus, what it gives each seller and buyer, and its certificate."""
+
+    status: str
+    market: CompetitionInstance
+    setting: str
+    plans: int | None
+    menus: list[SellerMenu]
+    utility: np.ndarray  # (S, N) each type's best utility from each seller
+    choice_prob: np.ndarray  # (S, N)
+    profit: np.ndarray  # (S,)
+    deviation_gain: np.ndarray  # (S,) relative
+    iterations: int
+    message: str = ""
+    history: list[float] = field(default_factory=list)  # largest utility change per round
+    #: per seller, a better response the certificate found (None: none beat the profile)
+    better: list[SellerMenu | None] = field(default_factory=list)
+
+    @property
+    def prob(self) -> np.ndarray:
+        return np.asarray(self.market.buyers.types.prob, float)
+
+    @property
+    def market_share(self) -> np.ndarray:
+        """(S,) each seller's share of all buyers (the outside option takes the rest)."""
+        return self.choice_prob @ self.prob
+
+    @property
+    def max_deviation_gain(self) -> float:
+        return float(np.max(self.deviation_gain, initial=0.0))
+
+    @property
+    def consumer_surplus(self) -> float:
+        return float(self.prob @ self.market.taste.consumer_surplus(self.utility))
+
+    @property
+    def welfare(self) -> float:
+        return self.consumer_surplus + float(self.profit.sum())
+
+    def max_ic_violation(self) -> float:
+        return max(m.max_ic_violation for m in self.menus)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document of ``llmprice compete --json`` (issue #16's schema)."""
+        from pyomo_llmprice.report.competition import result_json
+
+        return result_json(self)
+
+    def report(self) -> str:
+        from pyomo_llmprice.report.competition import format_result
+
+        return format_result(self)
+
+
+class Competition:
+    """Nash equilibrium of menus among the sellers of `market`.
+
+    `setting` is the contracting environment of every seller's menu (``packages`` or
+    ``allocations``); `plans` K restricts each seller to K two-part tariffs (Token
+    Packages). `damping` is the first belief weight on the newest offers (1: plain
+    best-response iteration). `starts` is how many starts each certificate re-solve
+    uses (at least 2: the profile and the model's default start).
+    """
+
+    def __init__(
+        self,
+        market: CompetitionInstance,
+        setting: str = "packages",
+        plans: int | None = None,
+        solver: str = "cyipopt_direct",
+        options: dict[str, Any] | None = None,
+        max_iter: int = 200,
+        damping: float = 1.0,
+        starts: int = 4,
+        seed: int = 0,
+    ) -> None:
+        if plans is not None:
+            if setting != "packages":
+                raise UserInputError(
+                    f"--plans: two-part tariffs are priced in Token Packages; the {setting} "
+                    "setting contracts per task, which per-token prices cannot express"
+                )
+            if int(plans) < 1:
+                raise UserInputError(f"--plans: must be at least 1, got {plans}")
+        if not 0 < damping <= 1:
+            raise UserInputError(f"damping: must be in (0, 1], got {damping}")
+        self.market = market
+        self.setting = setting
+        self.plans = None if plans is None else int(plans)
+        self.solver = solver
+        self.options = options
+        self.max_iter = int(max_iter)
+        self.damping = float(damping)
+        self.starts = max(2, int(starts))
+        self.rng = np.random.default_rng(seed)
+        self.responses: list[Any] = [self._response(s) for s in range(len(market.sellers))]
+        self.scale = max(value_scale(market.seller_instance(s)) for s in range(len(market.sellers)))
+
+    def _response(self, seller: int) -> Any:
+        if self.plans is not None:
+            return PlanBestResponse(self.market, seller, self.plans)
+        return BestResponse(self.market, seller, self.setting, self.solver, self.options)
+
+    # -- evaluating a profile -----------------------------------------------------------
+    def seller_profit(self, menu: SellerMenu, rival: np.ndarray) -> float:
+        """Expected profit of `menu` against `rival`, from the published numbers only."""
+        util, choice = menu.utility()
+        share = self.market.taste.own_probability(util, rival)
+        prob = np.asarray(self.market.buyers.types.prob, float)
+        return float(np.sum(prob * share * (menu.payment[choice] - menu.cost[choice])))
+
+    def _utilities(self, menus: list[SellerMenu]) -> np.ndarray:
+        return np.vstack([m.utility()[0] for m in menus])
+
+    # -- the iteration --------------------------------------------------------------------
+    def solve(self) -> CompetitionResult:
+        """Iterate best responses to a fixed point, then certify it."""
+        from pyomo_llmprice.progress import progress_bar
+
+        taste = self.market.taste
+        n_sellers = len(self.market.sellers)
+        n_types = len(self.market.buyers.types)
+        utility = np.zeros((n_sellers, n_types))
+        menus: list[SellerMenu | None] = [None] * n_sellers
+        beliefs: list[np.ndarray | None] = [None] * n_sellers
+        damping = self.damping
+        history: list[float] = []
+        last_change = np.inf
+        iterations = 0
+        converged = False
+        with progress_bar(total=self.max_iter, desc="best responses", unit="round") as bar:
+            while iterations < self.max_iter:
+                iterations += 1
+                before = utility.copy()
+                for s in range(n_sellers):
+                    actual = taste.rivals(utility, s)
+                    old = beliefs[s]
+                    belief = actual if old is None else (1 - damping) * old + damping * actual
+                    beliefs[s] = belief
+                    menu = self._best_of(s, belief, menus[s])
+                    menus[s] = menu
+                    utility[s] = menu.utility()[0]
+                change = float(np.max(np.abs(utility - before))) / self.scale
+                belief_gap = max(
+                    float(np.max(np.abs(beliefs[s] - taste.rivals(utility, s)))) / self.scale
+                    for s in range(n_sellers)
+                )
+                history.append(change)
+                bar.update(1)
+                if change > last_change and damping > MIN_DAMPING:
+                    damping /= 2
+                last_change = change
+                ok = all(m is not None and m.status == "optimal" for m in menus)
+                if ok and max(change, belief_gap) < CHANGE_TOLERANCE:
+                    converged = True
+                    result = self._certify(menus, iterations, history)  # type: ignore[arg-type]
+                    if result.status == "optimal" or iterations >= self.max_iter:
+                        return result
+                    # a better response was found from another start: continue from it
+                    converged = False
+                    for s, menu in enumerate(result.better):
+                        if menu is not None:
+                            menus[s] = menu
+                            utility[s] = menu.utility()[0]
+                            beliefs[s] = None
+        result = self._certify(menus, iterations, history)  # type: ignore[arg-type]
+        if not converged:
+            result.status = "not_converged"
+            result.message = (
+                f"no equilibrium within {self.max_iter} rounds (last change in offered "
+                f"utility {history[-1]:.3g} of the value scale); the last profile and its "
+                "deviation gains are reported, and no menu in it is an equilibrium"
+            )
+        return result
+
+    def _best_of(self, seller: int, rival: np.ndarray, keep: SellerMenu | None) -> SellerMenu:
+        """The seller's best response to `rival`: a warm solve from its last point,
+        accepted when optimal, incentive compatible and at least as profitable as its
+        current menu `keep`; otherwise also a solve from the default bundles priced to
+        match the rivals (Ipopt can stop where every type is priced out: the logit
+        share is flat there), and the best of all. When every solve fails, `keep`
+        stays (and the model where it was); in the first round, with nothing to keep,
+        the failure is returned."""
+        response = self.responses[seller]
+        here = response.snapshot()
+        floor = -np.inf if keep is None else self.seller_profit(keep, rival)
+        best: tuple[float, SellerMenu | None, np.ndarray] = (floor, keep, here)
+        last: SellerMenu | None = None
+        for start in (None, "matched"):
+            if start == "matched":
+                start = response.matched_start(rival)
+            menu = response.solve(rival, start)
+            last = menu
+            if menu.status == "optimal" and menu.incentive_compatible:
+                value = self.seller_profit(menu, rival)
+                if value >= best[0] - GAIN_TOLERANCE * abs(best[0]):
+                    best = (value, menu, response.snapshot())
+                    break
+        if best[1] is None:
+            return last  # type: ignore[return-value]
+        response.restore(best[2])
+        return best[1]
+
+    def _certify(
+        self, menus: list[SellerMenu], iterations: int, history: list[float]
+    ) -> CompetitionResult:
+        """Re-solve every seller's best response to the others from several starts."""
+        taste = self.market.taste
+        utility = self._utilities(menus)
+        profit = np.zeros(len(menus))
+        gains = np.zeros(len(menus))
+        better: list[SellerMenu | None] = [None] * len(menus)
+        failed: list[str] = []
+        for s, response in enumerate(self.responses):
+            rival = taste.rivals(utility, s)
+            profit[s] = self.seller_profit(menus[s], rival)
+            here = response.snapshot()
+            best = profit[s]
+            solved = 0
+            for start in self._starts(s, here, rival):
+                menu = response.solve(rival, start)
+                if menu.status != "optimal" or not menu.incentive_compatible:
+                    continue
+                solved += 1
+                value = self.seller_profit(menu, rival)
+                if value > best:
+                    best, better[s] = value, menu
+            response.restore(here)
+            if solved == 0:
+                failed.append(menus[s].seller)
+            gains[s] = (best - profit[s]) / max(abs(profit[s]), 1e-12 * self.scale)
+        ic_ok = all(m.incentive_compatible and m.status == "optimal" for m in menus)
+        status = "optimal"
+        message = "certified: no seller gains from another menu (re-solved from several starts)"
+        if failed:
+            status = "not_converged"
+            message = f"the certificate's re-solves failed for {', '.join(failed)}"
+        elif not ic_ok:
+            status = "not_converged"
+            message = "a menu of the profile is not incentive compatible on all pairs"
+        elif float(gains.max(initial=0.0)) > GAIN_TOLERANCE:
+            status = "not_converged"
+            message = (
+                f"a seller gains {gains.max():.3g} (relative) from another menu: not an equilibrium"
+            )
+        result = CompetitionResult(
+            status=status,
+            market=self.market,
+            setting=self.setting,
+            plans=self.plans,
+            menus=menus,
+            utility=utility,
+            choice_prob=taste.probabilities(utility),
+            profit=profit,
+            deviation_gain=gains,
+            iterations=iterations,
+            message=message,
+            history=list(history),
+            better=better,
+        )
+        return result
+
+    def _starts(self, seller: int, here: np.ndarray, rival: np.ndarray) -> list[np.ndarray]:
+        """The profile, the model's default bundles priced to match the rivals, then
+        random perturbations of the profile."""
+        starts = [here, self.responses[seller].matched_start(rival)]
+        while len(starts) < self.starts:
+            starts.append(here * np.exp(self.rng.normal(0.0, 0.3, here.shape)))
+        return starts
