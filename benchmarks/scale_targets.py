@@ -1,34 +1,43 @@
-"""Issue 5's targets: thousands of types, every pair verified, memory, generated vs all pairs.
+"""Issue 13's scale targets, each beside its reference measured in the same run.
 
-    python benchmarks/scale_targets.py            # every target (several minutes)
-    python benchmarks/scale_targets.py --quick    # small sizes only (about a minute)
+    python benchmarks/scale_targets.py                 # every target (tens of minutes)
+    python benchmarks/scale_targets.py --quick         # small sizes only (about a minute)
+    python benchmarks/scale_targets.py --part scaling  # time and memory against N, the plot
 
 Every case runs in a fresh subprocess so that its peak resident memory (``ru_maxrss``,
-which includes Ipopt's and MUMPS's C allocations) is its own. Printed:
+Ipopt's and MUMPS's C allocations included) is its own; a case past its time budget is
+killed and reported as ``killed``. Rows (wall seconds from the instance in memory to
+the certified ``MenuResult``: build, solve, all-pairs verification, plans):
 
-1. Targets: 10,000 one-dimensional types (Token Packages on the paper's theta
-   distribution F = 2 theta - theta^2, adjacent IC); 2,500 two-dimensional types (the
-   paper's value-scale 50 x 50 grid in both settings, and the Rochet-Chone monopolist
-   on a 50 x 50 grid of [1, 2]^2, IC generated on demand). Each row: status, wall time
-   (build + solve + all-pairs verification), Ipopt iterations, generation rounds, IC
-   pairs imposed, largest IC/IR violation over ALL N^2 pairs, the gap to theory's exact
-   discrete optimum where there is one, peak memory, and whether the target ("optimal,
-   every pair verified, within TARGET_SECONDS on this machine") is met.
-2. Memory against N (Token Packages, 1,000 to 10,000 types): peak RSS above the
-   interpreter's baseline and the log-log slope of that increment (1 = linear).
-3. Time and rounds against N, generated IC beside all pairs, on Rochet-Chone grids
-   (all pairs up to 12 x 12 = 144 types, 20,592 IC rows; generated beyond). ``seeded``
-   counts the grid-neighbour pairs (diagonals) generation adds for the envious types
-   at the first violation.
+1. ``exact``: the exact method on 1,000,000 one-dimensional types (Token Packages,
+   lognormal theta, Dirichlet(5) probabilities), every one of the 10^12 IC pairs
+   certified through the upper envelope; target under 30 s and 2 GB. Reference: theory's
+   independent pool-adjacent-violators solution (profit gap).
+2. ``nlp``: Ipopt through the Pyomo model with default options on 10,000 and 100,000 of
+   the same types; targets 10 s and 120 s. Reference: the exact method on the same
+   instance (relative profit gap, target 1e-7).
+3. ``vs_grid``: Token Packages on the 100 x 100 value-scale grid (one-dimensional in
+   theta = w s^(1-alpha-beta)), ``method="auto"``; target 5 s. Reference: theory.
+4. ``rochet_chone``: the two-dimensional monopolist on 20 x 20, 50 x 50 and 100 x 100
+   grids (IC generated on demand, certified on all N^2 pairs, 10^8 at 100 x 100, in
+   bounded chunks); targets 10 minutes and 6 GB at 100 x 100. References: CasADi's own
+   Ipopt on all pairs at 20 x 20 (measured here), and the published primal-dual code's
+   times quoted in issue 13 (7.8 s and 1,972 s on this machine; that code is not in
+   the repository, so those two figures are quoted, not rerun).
 
-Timings are wall-clock on a shared machine (2 cores): noisy, compare within a run;
-``cpu_s`` (user + system CPU of the case's process) is less sensitive to other load.
+``scaling``: exact method and NLP time and peak memory against N on log-log axes, the
+slopes, a CSV and the README's plot (``docs/scaling.png``).
+
+Timings are wall-clock on a shared 2-core machine: compare within a run; ``cpu_s``
+(user + system CPU of the case's process) is less sensitive to other load, and the load
+average at the start is printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -42,134 +51,118 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-TARGET_SECONDS = 600.0  # "in minutes on two cores": ten minutes, build to verified menu
-
-#: MUMPS's default pivot tolerance (1e-6) makes the factorization of the 1-D chain
-#: superlinear (delayed pivots): measured CPU in Ipopt at N = 4000, 44 s with the
-#: default, 14 s with 1e-8 (same 56 iterations, same objective); 0 needs 281 iterations.
-LARGE_N_OPTIONS = {"mumps_pivtol": 1e-8}
-
-FULL_TARGETS = [
-    ("packages_theta", 10_000, "adjacent", {"solver_options": LARGE_N_OPTIONS}),
-    ("packages_vs", 50, "adjacent", {}),
-    ("packages_vs", 50, "adjacent", {"merge_identical": True}),
-    ("allocations_vs", 50, "auto", {}),
-    ("rochet_chone", 50, "generated", {}),
-]
-QUICK_TARGETS = [
-    ("packages_theta", 1_000, "adjacent", {}),
-    ("packages_vs", 10, "adjacent", {}),
-    ("allocations_vs", 10, "auto", {}),
-    ("rochet_chone", 10, "generated", {}),
-]
-FULL_MEMORY = [1_000, 2_500, 5_000, 10_000]
-QUICK_MEMORY = [250, 500, 1_000]
-FULL_VERSUS = [4, 6, 8, 10, 12, 20, 30, 50]  # 50: the target's row, reused
-QUICK_VERSUS = [4, 6, 8]
-ALL_PAIRS_MAX_TYPES = 144
+#: quoted from issue 13 (the published primal-dual code, run on this machine earlier)
+PRIMAL_DUAL_SECONDS = {20: 7.8, 50: 1972.0}
+#: issue 13's targets: seconds and MB
+TARGETS = {
+    ("exact", 1_000_000): (30.0, 2048.0),
+    ("nlp", 10_000): (10.0, None),
+    ("nlp", 100_000): (120.0, None),
+    ("vs_grid", 100): (5.0, None),
+    ("rochet_chone", 100): (600.0, 6144.0),
+}
 
 
-def build_case(kind: str, size: int, ic: str, extra: dict):
-    """(model, reference profit or None) for one case; imports stay in the child."""
-    import pyomo.environ as pyo
-
-    from pyomo_llmprice import theory
-    from pyomo_llmprice.blocks import Screening, TokenAllocations, TokenPackages
+def lognormal_instance(n: int, seed: int = 13):
+    """The issue's recipe: lognormal theta (sigma 0.5), Dirichlet(5) probabilities."""
     from pyomo_llmprice.instance import Instance
     from pyomo_llmprice.technology import Technology
-    from pyomo_llmprice.types import theta_grid_from_cdf, value_scale_grid
+    from pyomo_llmprice.types import theta_types
 
-    tech = Technology.cobb_douglas()
-    model = pyo.ConcreteModel()
-    if kind == "packages_theta":
-        types = theta_grid_from_cdf(size, lambda t: 2 * t - t * t)
-        inst = Instance(f"theta_{size}", None, types, tech)
-        model.menu = TokenPackages(instance=inst, ic=ic, **extra)
-        return model, theory.discrete_optimal_menu(types.theta, types.prob, tech).profit
-    if kind in ("packages_vs", "allocations_vs"):
-        types = value_scale_grid(size, size)
-        inst = Instance(f"vs_{size}x{size}", None, types, tech)
-        if kind == "packages_vs":
-            model.menu = TokenPackages(instance=inst, ic=ic, **extra)
-            ref = theory.discrete_optimal_menu(inst.theta, types.prob, tech).profit
+    rng = np.random.default_rng(seed)
+    theta = rng.lognormal(0.0, 0.5, n)
+    prob = rng.dirichlet(np.full(n, 5.0))
+    return Instance(f"lognormal_{n}", None, theta_types(theta, prob), Technology.cobb_douglas())
+
+
+def run_one(kind: str, size: int, extra: dict) -> dict:
+    """One case in this process; peak RSS at the end."""
+    from pyomo_llmprice import theory
+    from pyomo_llmprice.pipeline import solve_instance
+
+    row: dict = {"case": kind, "size": size, **{k: str(v) for k, v in extra.items()}}
+    ref = None
+    if kind in ("exact", "nlp"):
+        inst = lognormal_instance(size)
+        t0 = time.perf_counter()
+        res = solve_instance(inst, "packages", method=kind)
+        if kind == "exact":
+            types = inst.types
+            ref = theory.discrete_optimal_menu(types.theta, types.prob, inst.technology).profit
         else:
-            model.menu = TokenAllocations(instance=inst, ic=ic, **extra)
-            ref = theory.allocations_value_scale_discrete(
-                types.value_per_task, types.scale, types.prob, tech
-            ).profit
-        return model, ref
-    if kind == "rochet_chone":
+            ref = solve_instance(inst, "packages", method="exact").profit
+    elif kind == "vs_grid":
+        from pyomo_llmprice.instance import Instance
+        from pyomo_llmprice.technology import Technology
+        from pyomo_llmprice.types import value_scale_grid
+
+        types = value_scale_grid(size, size)
+        inst = Instance(f"vs_{size}x{size}", None, types, Technology.cobb_douglas())
+        t0 = time.perf_counter()
+        res = solve_instance(inst, "packages", method="auto")
+        ref = theory.discrete_optimal_menu(inst.theta, types.prob, inst.technology).profit
+    elif kind == "rochet_chone":
         sys.path.insert(0, str(REPO / "instances"))
         from generate import rochet_chone
 
-        model.menu = Screening(instance=rochet_chone(size), ic=ic, **extra)
-        return model, None
-    if kind == "baseline":
-        return None, None
-    raise ValueError(f"unknown case {kind!r}")
-
-
-def run_one(kind: str, size: int, ic: str, extra: dict) -> dict:
-    """Build, solve, verify one case in this process; peak RSS at the end."""
-    from pyomo_llmprice.pipeline import solve_model
-
-    t0 = time.perf_counter()
-    extra = dict(extra)
-    options = extra.pop("solver_options", None)
-    model, ref = build_case(kind, size, ic, extra)
-    row: dict = {"case": kind, "size": size, "ic": ic, **{k: str(v) for k, v in extra.items()}}
-    row["options"] = " ".join(f"{k}={v}" for k, v in (options or {}).items())
-    if model is not None:
-        t1 = time.perf_counter()
-        res = solve_model(model, options=options)
-        t2 = time.perf_counter()
-        n = len(model.menu.types)
-        gen = res.generation
+        inst = rochet_chone(size)
+        t0 = time.perf_counter()
+        solver = {"solver": extra["solver"]} if "solver" in extra else {}
+        res = solve_instance(inst, "screening", ic=extra.get("ic", "generated"), **solver)
+    else:  # the interpreter's baseline
+        t0 = time.perf_counter()
+        res = None
+    elapsed = time.perf_counter() - t0
+    if res is not None:
+        n = len(res.menu)
         row.update(
             N=n,
+            method=res.solver,
             status=res.status,
-            build_s=t1 - t0,
-            solve_verify_s=t2 - t1,
-            total_s=t2 - t0,
+            seconds=elapsed,
             iterations=res.iterations,
-            rounds=gen.rounds if gen else 1,
-            seeded=gen.seeded if gen else 0,
-            ic_pairs=len(model.menu.ic_pairs),
-            all_pairs=n * (n - 1),
+            pairs_verified=float(n) * n,
             max_violation=res.verification.max_violation,
             profit=res.profit,
-            gap_to_theory=None if ref is None else (res.profit - ref) / ref,
+            reference_profit=ref,
+            gap=None if ref is None else (ref - res.profit) / abs(ref),
         )
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    row["cpu_s"] = usage.ru_utime + usage.ru_stime  # less sensitive to a loaded machine
+    row["cpu_s"] = usage.ru_utime + usage.ru_stime
     row["peak_rss_mb"] = usage.ru_maxrss / 1024
     return row
 
 
-_DONE: dict[str, dict] = {}
-
-
-def in_child(kind: str, size: int, ic: str, extra: dict | None = None) -> dict:
-    """Run one case in a fresh interpreter (once per run: later parts reuse the row)."""
-    key = json.dumps([kind, size, ic, extra or {}])
-    if key not in _DONE:
-        _DONE[key] = _run_child(kind, size, ic, extra)
-    return dict(_DONE[key])
-
-
-def _run_child(kind: str, size: int, ic: str, extra: dict | None = None) -> dict:
-    args = [sys.executable, __file__, "--one", json.dumps([kind, size, ic, extra or {}])]
-    out = subprocess.run(args, capture_output=True, text=True, check=False)
+def in_child(kind: str, size: int, extra: dict | None = None, budget: float = 900.0) -> dict:
+    """Run one case in a fresh interpreter, killed after `budget` seconds."""
+    args = [sys.executable, __file__, "--one", json.dumps([kind, size, extra or {}])]
+    try:
+        out = subprocess.run(args, capture_output=True, text=True, check=False, timeout=budget)
+    except subprocess.TimeoutExpired:
+        return {"case": kind, "size": size, "status": f"killed at {budget:.0f} s"}
     if out.returncode != 0:
-        return {"case": kind, "size": size, "ic": ic, "status": f"crashed: {out.stderr[-300:]}"}
+        return {"case": kind, "size": size, "status": f"crashed: {out.stderr[-300:]}"}
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def verdict(row: dict) -> str:
+    target = TARGETS.get((row["case"], row["size"]))
+    if target is None:
+        return ""
+    seconds, memory = target
+    ok = row.get("status") == "optimal" and row.get("seconds", np.inf) <= seconds
+    if memory is not None:
+        ok = ok and row.get("peak_rss_mb", np.inf) <= memory
+    if row["case"] == "nlp":
+        ok = ok and abs(row.get("gap") or np.inf) <= 1e-7
+    return "yes" if ok else "NO"
 
 
 def show(title: str, rows: list[dict], cols: list[str]) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     cols = [c for c in cols if c in table]
     print(f"\n== {title}")
-    with pd.option_context("display.width", 220, "display.max_columns", 30):
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
         print(
             table[cols].to_string(
                 index=False,
@@ -179,113 +172,122 @@ def show(title: str, rows: list[dict], cols: list[str]) -> pd.DataFrame:
     return table
 
 
+def targets(quick: bool) -> None:
+    exact_n = 10_000 if quick else 1_000_000
+    nlp_sizes = [1_000] if quick else [10_000, 100_000]
+    rc_sizes = [10] if quick else [20, 50, 100]
+    rows = [in_child("exact", exact_n)]
+    rows += [in_child("nlp", n, budget=60 if quick else 300) for n in nlp_sizes]
+    rows.append(in_child("vs_grid", 20 if quick else 100))
+    if not quick:  # CasADi's own Ipopt on all pairs: the reference at 20 x 20
+        rows.append(
+            in_child("rochet_chone", 20, {"ic": "all_pairs", "solver": "casadi_ipopt"}, 900)
+        )
+    for side in rc_sizes:
+        row = in_child("rochet_chone", side, {"ic": "generated"}, budget=1800)
+        row["primal_dual_s (quoted)"] = PRIMAL_DUAL_SECONDS.get(side)
+        rows.append(row)
+    for row in rows:
+        row["target_met"] = verdict(row)
+        row["target"] = str(TARGETS.get((row["case"], row["size"]), ""))
+    show(
+        "Targets (seconds: instance in memory to certified menu; gap: relative to the reference)",
+        rows,
+        [
+            "case",
+            "size",
+            "N",
+            "ic",
+            "solver",
+            "method",
+            "status",
+            "seconds",
+            "cpu_s",
+            "iterations",
+            "pairs_verified",
+            "max_violation",
+            "gap",
+            "primal_dual_s (quoted)",
+            "peak_rss_mb",
+            "target",
+            "target_met",
+        ],
+    )
+
+
+def scaling(quick: bool) -> None:
+    base = in_child("baseline", 0)["peak_rss_mb"]
+    exact_sizes = [1_000, 10_000] if quick else [1_000, 10_000, 100_000, 1_000_000]
+    nlp_sizes = [100, 300] if quick else [100, 300, 1_000, 3_000]
+    rows = [in_child("exact", n) for n in exact_sizes]
+    rows += [in_child("nlp", n, budget=900) for n in nlp_sizes]
+    fits = []
+    for method in ("exact", "nlp"):
+        mine = [r for r in rows if r["case"] == method and r.get("status") == "optimal"]
+        for r in mine:
+            r["rss_above_baseline_mb"] = r["peak_rss_mb"] - base
+        if len(mine) >= 2:
+            n = np.log([r["N"] for r in mine])
+            fits.append(
+                {
+                    "method": method,
+                    "time_slope": float(np.polyfit(n, np.log([r["seconds"] for r in mine]), 1)[0]),
+                    "memory_slope": float(
+                        np.polyfit(n, np.log([r["rss_above_baseline_mb"] for r in mine]), 1)[0]
+                    ),
+                }
+            )
+    show(
+        f"Time and memory against N (interpreter baseline {base:.0f} MB)",
+        rows,
+        ["case", "N", "status", "seconds", "cpu_s", "iterations", "peak_rss_mb", "gap"],
+    )
+    show("log-log slopes (1 = linear)", fits, ["method", "time_slope", "memory_slope"])
+    out = REPO / "benchmarks" / "results" / "scaling.csv"
+    out.parent.mkdir(exist_ok=True)
+    pd.DataFrame(rows).to_csv(out, index=False)
+    if not quick:
+        plot(pd.DataFrame(rows), base, REPO / "docs" / "scaling.png")
+
+
+def plot(table: pd.DataFrame, base: float, path: Path) -> None:
+    """Log-log time and memory against N, one line per method (the README's figure)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for method, style in (("exact", "o-"), ("nlp", "s--")):
+        rows = table[(table["case"] == method) & (table["status"] == "optimal")]
+        label = {"exact": "exact method", "nlp": "Ipopt (Pyomo model, defaults)"}[method]
+        axes[0].loglog(rows["N"], rows["seconds"], style, label=label)
+        axes[1].loglog(rows["N"], rows["peak_rss_mb"] - base, style, label=label)
+    axes[0].set(xlabel="types N", ylabel="seconds (solve + certify)", title="time")
+    axes[1].set(xlabel="types N", ylabel="MB above the interpreter", title="peak memory")
+    for ax in axes:
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes only")
     parser.add_argument("--one", help=argparse.SUPPRESS)
-    parser.add_argument("--part", choices=["targets", "memory", "versus", "all"], default="all")
+    parser.add_argument("--part", choices=["targets", "scaling", "all"], default="all")
     args = parser.parse_args(argv)
     if args.one:
-        kind, size, ic, extra = json.loads(args.one)
-        print(json.dumps(run_one(kind, size, ic, extra)))
+        kind, size, extra = json.loads(args.one)
+        print(json.dumps(run_one(kind, size, extra)))
         return 0
-
-    quick = args.quick
+    print(f"load average at start: {os.getloadavg()} on {os.cpu_count()} cores")
     if args.part in ("targets", "all"):
-        rows = []
-        for kind, size, ic, extra in QUICK_TARGETS if quick else FULL_TARGETS:
-            row = in_child(kind, size, ic, extra)
-            met = (
-                row.get("status") == "optimal"
-                and row.get("max_violation", 1.0) <= 1e-6
-                and row.get("total_s", np.inf) <= TARGET_SECONDS
-            )
-            row["target_met"] = "yes" if met else "NO"
-            rows.append(row)
-            print(f"{kind} {size}: {row.get('status')} {row.get('total_s', 0):.1f} s", flush=True)
-        show(
-            f"Targets (optimal, all N^2 pairs verified to 1e-6, within {TARGET_SECONDS:.0f} s)",
-            rows,
-            [
-                "case",
-                "N",
-                "ic",
-                "merge_identical",
-                "options",
-                "status",
-                "total_s",
-                "cpu_s",
-                "iterations",
-                "rounds",
-                "ic_pairs",
-                "max_violation",
-                "gap_to_theory",
-                "peak_rss_mb",
-                "target_met",
-            ],
-        )
-    if args.part in ("memory", "all"):
-        base = in_child("baseline", 0, "auto")["peak_rss_mb"]
-        rows = [
-            in_child("packages_theta", n, "adjacent", {"solver_options": LARGE_N_OPTIONS})
-            for n in (QUICK_MEMORY if quick else FULL_MEMORY)
-        ]
-        for row in rows:
-            row["rss_above_baseline_mb"] = row["peak_rss_mb"] - base
-        n = np.array([r["N"] for r in rows], float)
-        mem = np.array([r["rss_above_baseline_mb"] for r in rows], float)
-        slope = float(np.polyfit(np.log(n), np.log(mem), 1)[0])
-        show(
-            f"Memory against N (Token Packages, adjacent IC, {LARGE_N_OPTIONS}; "
-            f"interpreter baseline {base:.0f} MB)",
-            rows,
-            [
-                "N",
-                "status",
-                "total_s",
-                "cpu_s",
-                "iterations",
-                "peak_rss_mb",
-                "rss_above_baseline_mb",
-            ],
-        )
-        verdict = "roughly linear" if slope < 1.3 else "SUPERLINEAR"
-        print(f"log-log slope of memory above baseline: {slope:.2f} ({verdict})")
-    if args.part in ("versus", "all"):
-        rows = []
-        for side in QUICK_VERSUS if quick else FULL_VERSUS:
-            for ic in ("generated", "all_pairs"):
-                if ic == "all_pairs" and side * side > ALL_PAIRS_MAX_TYPES:
-                    continue
-                rows.append(in_child("rochet_chone", side, ic))
-                print(
-                    f"rochet_chone {side}x{side} {ic}: {rows[-1].get('total_s', 0):.1f} s",
-                    flush=True,
-                )
-        table = show(
-            "Rochet-Chone: time and rounds against N, generated IC beside all pairs",
-            rows,
-            [
-                "size",
-                "N",
-                "ic",
-                "status",
-                "total_s",
-                "cpu_s",
-                "iterations",
-                "rounds",
-                "seeded",
-                "ic_pairs",
-                "all_pairs",
-                "max_violation",
-                "profit",
-                "peak_rss_mb",
-            ],
-        )
-        both = table.pivot_table(index="N", columns="ic", values="profit").dropna()
-        if len(both):
-            gap = (both["generated"] - both["all_pairs"]).abs() / both["all_pairs"].abs()
-            print(f"largest relative profit gap, generated vs all pairs: {gap.max():.2e}")
+        targets(args.quick)
+    if args.part in ("scaling", "all"):
+        scaling(args.quick)
     return 0
 
 

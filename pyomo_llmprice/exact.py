@@ -202,29 +202,116 @@ def pointwise_maximizer(
 # --------------------------------------------------------------------------------------
 
 
-def _token_allocate(
-    technology: Technology, measure: float, per_task: bool, finetune_cost: float | None = None
-) -> Allocate:
+def _token_allocate(technology: Technology, measure: float, per_task: bool) -> Allocate:
     """Pointwise token bundle for value ``phi * u(x, y, z)`` and cost ``m (c_x x + c_y y) + c_z z``.
 
     ``measure`` m scales the per-task tokens (one task of measure m, or one scale level);
     Token Packages is m = 1. Cobb-Douglas has the closed form of docs/model.md section 3.
     """
-    if not isinstance(technology.precision, CobbDouglas):
-        raise NotOneDimensional(
-            "the exact method has a closed form for the Cobb-Douglas precision only; a "
-            "user precision function needs the NLP path (--method nlp)"
-        )
     cx, cy, cz = technology.cost_input, technology.cost_output, technology.cost_finetune
+    if not isinstance(technology.precision, CobbDouglas):
+        return _newton_token_allocate(technology, measure, per_task)
     tech = replace(technology, cost_input=measure * cx, cost_output=measure * cy)
 
     def allocate(phi: FloatArray) -> tuple[FloatArray, FloatArray, dict[str, FloatArray]]:
-        x, y, z, u = _pointwise(phi, tech, finetune_cost)
+        x, y, z, u = _pointwise(phi, tech, None)
         cost = measure * (cx * x + cy * y) + cz * z
         cols = {"X": measure * x, "Y": measure * y, "Z": z}
         if per_task:
             cols.update(x=x, y=y)
         return u, cost, cols
+
+    return allocate
+
+
+def _newton_token_allocate(technology: Technology, measure: float, per_task: bool) -> Allocate:
+    """Pointwise token bundle for a user precision function (no closed form): a vectorized
+    safeguarded Newton on ``phi u(x, y, z) - m (c_x x + c_y y) - c_z z`` in ``(ln x, ln y,
+    ln(1 + z))`` (steps relative to the tokens, which stay positive; fine-tuning is held at
+    its bound 0 while its derivative there is negative), derivatives by central
+    differences, each step backtracked until the objective rises (a gradient step where the
+    Hessian is not negative definite). The precision function must be concave in tokens,
+    as the screening problem needs."""
+    from pyomo_llmprice.certificate import precision_of_tokens
+
+    prices = np.array(
+        [
+            measure * technology.cost_input,
+            measure * technology.cost_output,
+            technology.cost_finetune,
+        ]
+    )
+
+    def objective(phi: FloatArray, v: FloatArray) -> FloatArray:
+        x, y, z = np.exp(v[:, 0]), np.exp(v[:, 1]), np.expm1(np.maximum(v[:, 2], 0.0))
+        u = precision_of_tokens(technology, x, y, z)
+        return phi * u - prices[0] * x - prices[1] * y - prices[2] * z
+
+    def gradient(phi: FloatArray, v: FloatArray, h: float = 1e-6) -> FloatArray:
+        g = np.empty_like(v)
+        for j in range(3):
+            e = np.zeros(3)
+            e[j] = h
+            lo = v - e
+            if j == 2:  # one-sided at the fine-tuning bound
+                lo[:, 2] = np.maximum(lo[:, 2], 0.0)
+            g[:, j] = (objective(phi, v + e) - objective(phi, lo)) / (v[:, j] + h - lo[:, j])
+        return g
+
+    def solve(phi: FloatArray) -> FloatArray:
+        phi = np.asarray(phi, float)
+        v = np.zeros((phi.size, 3))
+        on = phi > 0
+        p, w = phi[on], v[on]
+        for _ in range(200):
+            g = gradient(p, w)
+            free_z = (w[:, 2] > 0) | (g[:, 2] > 0)
+            g[~free_z, 2] = 0.0
+            hess = np.empty((p.size, 3, 3))
+            for k in range(3):  # differences of the gradient (forward at the z bound)
+                e = np.zeros(3)
+                e[k] = 1e-4
+                lo = w - e
+                if k == 2:
+                    lo[:, 2] = np.maximum(lo[:, 2], 0.0)
+                span = (w[:, k] + 1e-4 - lo[:, k])[:, None]
+                hess[:, :, k] = (gradient(p, w + e) - gradient(p, lo)) / span
+            hess = 0.5 * (hess + np.transpose(hess, (0, 2, 1)))
+            hess[~free_z, 2, :] = 0.0
+            hess[~free_z, :, 2] = 0.0
+            hess[~free_z, 2, 2] = -1.0
+            with np.errstate(all="ignore"):
+                step = -np.linalg.solve(hess, g[:, :, None])[:, :, 0]
+            ascent = np.einsum("ij,ij->i", step, g) > 0
+            bad = ~ascent | ~np.all(np.isfinite(step), axis=1)
+            step[bad] = g[bad] / np.maximum(1.0, np.abs(g[bad]).max(axis=1, keepdims=True))
+            base = objective(p, w)
+            alpha = np.ones(p.size)
+            for _ in range(40):
+                trial = w + alpha[:, None] * step
+                trial[:, 2] = np.maximum(trial[:, 2], 0.0)
+                worse = objective(p, trial) < base
+                if not worse.any():
+                    break
+                alpha = np.where(worse, 0.5 * alpha, alpha)
+            new = w + alpha[:, None] * step
+            new[:, 2] = np.maximum(new[:, 2], 0.0)
+            moved = np.abs(new - w).max(initial=0.0)
+            w = new
+            if moved < 1e-12:
+                break
+        v[on] = w
+        x = np.where(on, np.exp(v[:, 0]), 0.0)
+        y = np.where(on, np.exp(v[:, 1]), 0.0)
+        return np.column_stack([x, y, np.where(on, np.expm1(v[:, 2]), 0.0)])
+
+    def allocate(phi: FloatArray) -> tuple[FloatArray, FloatArray, dict[str, FloatArray]]:
+        x, y, z = solve(phi).T
+        u = np.where(phi > 0, precision_of_tokens(technology, x, y, z), 0.0)
+        cols = {"X": measure * x, "Y": measure * y, "Z": z}
+        if per_task:
+            cols.update(x=x, y=y)
+        return u, prices @ np.vstack([x, y, z]), cols
 
     return allocate
 
@@ -239,7 +326,7 @@ def _packages(instance: Instance) -> OneDimensionalProblem:
         np.asarray(instance.types.prob, float),
         _token_allocate(tech, 1.0, per_task=False),
         "precision",
-        "closed form",
+        _token_method(tech),
     )
 
 
@@ -269,8 +356,13 @@ def _allocations(instance: Instance) -> OneDimensionalProblem:
     else:
         raise NotOneDimensional("Token Allocations needs labeled tasks or value-scale types")
     return OneDimensionalProblem(
-        theta, prob, _token_allocate(tech, m, per_task=True), "precision", "closed form"
+        theta, prob, _token_allocate(tech, m, per_task=True), "precision", _token_method(tech)
     )
+
+
+def _token_method(technology: Technology) -> str:
+    closed = isinstance(technology.precision, CobbDouglas)
+    return "closed form" if closed else "safeguarded Newton"
 
 
 def _screening_closed_form(value: Any, cost: Any, lower: float) -> Callable | None:

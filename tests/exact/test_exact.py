@@ -207,3 +207,22 @@ def test_unknown_method_is_one_line():
 
     with pytest.raises(UserInputError, match="unknown method 'fast'"):
         solve_instance(Instance("x", None, theta_types([1.0]), TECH), method="fast")
+
+
+def test_user_precision_by_newton_equals_the_cobb_douglas_closed_form():
+    """The paper's precision written as a user function (no closed form applies): the
+    safeguarded Newton reproduces theory's closed-form menu."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+    from user_precision import ShiftedCobbDouglas
+
+    theta, prob = lognormal_dirichlet(150, 17)
+    tech = Technology(0.125, 0.125, 0.125, ShiftedCobbDouglas())
+    res = solve_instance(Instance("user", None, theta_types(theta, prob), tech), method="exact")
+    ref = theory.discrete_optimal_menu(theta, prob, TECH)
+    assert res.optimal and res.termination == "exact (safeguarded Newton)"
+    assert res.profit == pytest.approx(ref.profit, rel=1e-9)
+    np.testing.assert_allclose(res.menu["input_tokens"], ref.X, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(res.menu["finetune_tokens"], ref.Z, rtol=1e-6, atol=1e-9)
