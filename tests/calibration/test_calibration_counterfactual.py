@@ -133,3 +133,15 @@ def test_noise_inflates_period_averages_but_not_the_fitted_law():
     law = discrete_optimal_menu(*discretize(law, len(ts.theta), "prob"), TECH).profit
     assert noisy / exact - 1 > 0.15
     assert abs(smooth / law - 1) < (noisy / exact - 1) / 4
+
+
+def test_a_menu_that_is_not_optimal_is_withheld():
+    theta = draw_types(stats.lognorm(s=0.5, scale=0.5), 12, seed=1)
+    plans = linear_price_list(1.5, TECH)
+    cal = calibrate_usage(synthetic_usage(theta, plans, TECH), plans, TECH)
+    cf, _ = counterfactual(cal, plans=1, starts=0, progress=False, options={"max_iter": 2})
+    full = cf["full_menu"]
+    assert full["status"] == "iteration_limit"
+    assert full["profit"] is None and full["profit_change"] is None
+    assert full["packages"] is None
+    assert cf["K=1"]["status"] == "optimal"  # the designs do not depend on that solve
