@@ -613,6 +613,9 @@ def summary(calibration: UsageCalibration, cf: dict[str, Any] | None) -> str:
     cols = ["plans", "status", "profit", "profit_change", "revenue", "consumer_surplus"]
     lines.append("counterfactual on the inferred types (changes against the current tariff):")
     lines.append(frame[cols].to_string(float_format=lambda v: f"{v:.6g}"))
+    for name, entry in cf.items():
+        if entry["status"] != "optimal":
+            lines.append(f"{name}: status {entry['status']}, NOT OPTIMAL: its numbers are withheld")
     if "full_menu" in cf and cf["full_menu"]["status"] == "optimal":
         full = cf["full_menu"]
         lines.append(
