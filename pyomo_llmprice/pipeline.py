@@ -25,9 +25,7 @@ from pyomo_llmprice.theory import excluded_types
 from pyomo_llmprice.units import first_best_values
 
 __all__ = [
-    "MenuResult",
     "build_model",
-    "certify_menu",
     "read_menu",
     "solve_instance",
     "solve_model",

@@ -38,7 +38,8 @@ import pandas as pd
 
 from pyomo_llmprice.errors import UserInputError
 from pyomo_llmprice.instance import Instance
-from pyomo_llmprice.pipeline import MenuResult, solve_instance
+from pyomo_llmprice.pipeline import solve_instance
+from pyomo_llmprice.result import MenuResult
 from pyomo_llmprice.tariffs import tariff_menu_from_result
 from pyomo_llmprice.technology import Technology
 from pyomo_llmprice.types import paper_theta_cdf, theta_grid_from_cdf, theta_types
@@ -118,7 +119,7 @@ class LLMPricingModel:
     ``solver_options`` go to :func:`pyomo_llmprice.pipeline.solve_instance`.
 
     The last solved menu is kept (:attr:`result`, a verified
-    :class:`~pyomo_llmprice.pipeline.MenuResult`): :meth:`calculate_fixed_fee` and
+    :class:`~pyomo_llmprice.result.MenuResult`): :meth:`calculate_fixed_fee` and
     :meth:`calculate_per_token_price` read the plan a type chooses from it.
     """
 

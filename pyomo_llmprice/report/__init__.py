@@ -1,7 +1,7 @@
 """Reports of solved menus and tariff designs: figures (matplotlib, on request).
 
 Nothing here solves anything: every function takes results of the layers below
-(:class:`~pyomo_llmprice.pipeline.MenuResult` tables, tariff menus and outcomes,
+(:class:`~pyomo_llmprice.result.MenuResult` tables, tariff menus and outcomes,
 the pricing comparison table) and draws them. matplotlib is imported only when a
 figure is made (``pip install pyomo_llmprice[plot]``).
 """

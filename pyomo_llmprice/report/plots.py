@@ -9,7 +9,7 @@ plotted data can be read back and checked against the numbers they come from.
 Inputs are the package's results, taken by their public fields (duck typing), so
 that this top layer imports nothing from the layers it draws:
 
-* a menu table: :attr:`pyomo_llmprice.pipeline.MenuResult.menu` (``theta``, tokens per
+* a menu table: :attr:`pyomo_llmprice.result.MenuResult.menu` (``theta``, tokens per
   class, ``markup``, ``fixed_fee``, ``served``);
 * a tariff menu: a :class:`~pyomo_llmprice.tariffs.TariffMenu` or any table with
   ``fixed_fee`` and ``markup`` per plan; a tariff outcome: a

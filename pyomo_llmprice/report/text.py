@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyomo_llmprice.pipeline import MenuResult
+    from pyomo_llmprice.result import MenuResult
 
 __all__ = ["LEGEND", "MAX_ROWS", "menu_report", "menu_table"]
 
