@@ -69,7 +69,8 @@ def grid_neighbour_pairs(points: np.ndarray) -> list[tuple[int, int]]:
     Diagonal neighbours matter: on the Rochet-Chone 50 x 50 grid, from the axis
     neighbours alone generation needed 23 rounds (2464 Ipopt iterations) to find the
     diagonal pairs that bind; with every envious type's eight neighbours added at the
-    first violation, 4 rounds (123 iterations). Types that do not form a full product
+    first violation, 4 rounds (123 iterations while warm rounds also reused Ipopt's
+    multipliers, 154 from the point alone). Types that do not form a full product
     grid (or have more than :data:`GRID_SEED_MAX_DIMS` dimensions, where 3^D - 1
     neighbours are too many) get no pairs here.
     """
