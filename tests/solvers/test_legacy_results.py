@@ -56,9 +56,7 @@ def test_iteration_limit_is_the_same_status_through_both_doors(
     door_pyomo = re.search(r"^status (\S+)", printed, re.M).group(1)
 
     assert probe_solver(legacy_only_solver).api == "legacy"
-    table = compare(
-        [read_instance(THETA20)], solvers=[legacy_only_solver], options={"max_iter": 2}
-    )
+    table = compare([read_instance(THETA20)], solvers=[legacy_only_solver], options={"max_iter": 2})
     (row,) = table.itertuples()
     assert door_pyomo == "iteration_limit"
     assert row.status == "iteration_limit"
