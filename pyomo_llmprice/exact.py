@@ -280,8 +280,12 @@ def _newton_token_allocate(technology: Technology, measure: float, per_task: boo
             hess[~free_z, 2, :] = 0.0
             hess[~free_z, :, 2] = 0.0
             hess[~free_z, 2, 2] = -1.0
+            # a token the precision ignores has no curvature once it is negligible: a tiny
+            # shift keeps every system solvable (a negative definite Hessian stays one)
+            shift = 1e-12 * (1.0 + np.abs(hess).max(axis=(1, 2)))
             with np.errstate(all="ignore"):
-                step = -np.linalg.solve(hess, g[:, :, None])[:, :, 0]
+                step = -np.linalg.solve(hess - shift[:, None, None] * np.eye(3), g[:, :, None])
+            step = step[:, :, 0]
             ascent = np.einsum("ij,ij->i", step, g) > 0
             bad = ~ascent | ~np.all(np.isfinite(step), axis=1)
             step[bad] = g[bad] / np.maximum(1.0, np.abs(g[bad]).max(axis=1, keepdims=True))

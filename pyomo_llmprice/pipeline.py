@@ -20,7 +20,7 @@ from pyomo_llmprice.io import read_instance
 from pyomo_llmprice.outcomes import iteration_count, load_point, solver_or_error, solver_outcome
 from pyomo_llmprice.result import MenuResult, certify_menu
 from pyomo_llmprice.settings import check_setting
-from pyomo_llmprice.solvers.options import DEFAULT_IPOPT_OPTIONS
+from pyomo_llmprice.solvers.options import CHAIN_IPOPT_OPTIONS, DEFAULT_IPOPT_OPTIONS
 from pyomo_llmprice.theory import excluded_types
 from pyomo_llmprice.units import first_best_values
 
@@ -81,6 +81,8 @@ def solve_model(
             outcome="solver_unavailable",
         )
     opts = dict(DEFAULT_IPOPT_OPTIONS)
+    if getattr(menu_block(model), "ic_set", None) == "adjacent":  # the 1-D chain
+        opts.update(CHAIN_IPOPT_OPTIONS)
     opts.update(options or {})
 
     def solve() -> MenuResult:
