@@ -63,6 +63,7 @@ __all__ = [
     "PROB_SUM_TOL",
     "SCHEMA_READERS",
     "SCREENING_PARAMS",
+    "SCREENING_SETS",
     "SETS",
     "TECHNOLOGY_PARAMS",
     "declare_instance_components",
