@@ -37,7 +37,8 @@ SMOOTHING: dict[str, list[str]] = {
     "lognormal": [
         "smoothing lognormal: log theta of the customers is normal; the fitted law, with the "
         "within-customer period noise removed, gives K equally likely types "
-        "(points ppf((2k-1)/2K))"
+        "(points ppf((2k-1)/2K)); fitted to buyers only (above a participation bound, a "
+        "truncated population)"
     ],
 }
 
