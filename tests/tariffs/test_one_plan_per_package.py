@@ -22,7 +22,7 @@ from pyomo_llmprice.instance import Instance
 from pyomo_llmprice.io import read_instance
 from pyomo_llmprice.pipeline import solve_instance
 from pyomo_llmprice.quick import LLMPricingModel
-from pyomo_llmprice.tariffs import tariff_menu_from_result
+from pyomo_llmprice.tariffs import design_plans, tariff_menu_from_result
 from pyomo_llmprice.technology import Technology
 from pyomo_llmprice.types import theta_types
 from tests.unit.user_precision import ShiftedCobbDouglas
@@ -76,6 +76,22 @@ def test_quick_prices_only_served_types_and_never_solver_dust(theta):
     assert [p["output"] for p in prices] == pytest.approx(got_price, nan_ok=True)
 
 
+@pytest.mark.parametrize("theta", [[0.25, 0.5, 0.75, 1.0], [0.2, 0.4, 0.6, 0.8]])
+def test_the_nlp_solve_snaps_the_zero_virtual_value_type_before_pricing(theta):
+    """Ipopt leaves a type of exactly zero virtual value a sliver (1e-9 tokens, quoted a
+    markup of 19,374 before): it is excluded, gets no plan, and the others keep theirs."""
+    types = theta_types(np.array(theta), np.full(4, 0.25))
+    inst = Instance("dust", None, types, Technology.cobb_douglas())
+    result = solve_instance(inst, method="nlp")
+    assert result.status == "optimal" and result.solver != "exact"
+    menu = result.menu
+    want_fee, want_price = closed_form_plans(theta)
+    assert list(menu["served"]) == [False, False, True, True]
+    assert (menu["input_tokens"][:2] == 0).all() and (menu["payment"][:2] == 0).all()
+    np.testing.assert_allclose(menu["fixed_fee"], want_fee, rtol=TOKENS_RTOL)
+    np.testing.assert_allclose(menu["markup"] * C, want_price, rtol=TOKENS_RTOL)
+
+
 def test_the_closed_form_plans_by_hand():
     # theta = (1/4, 1/2, 3/4, 1): phi = (-1/2, 0, 1/2, 1); the third type buys
     # X = Y = 1 (u = 1) at its value 3/4, markup 3/2, fee 3/4 - 3/2 * 1/4; the top
@@ -94,8 +110,10 @@ def test_quick_menu_plans_and_result_agree():
     np.testing.assert_array_equal(plans["fixed_fee"], menu["fixed_fee"])
 
 
-def test_bunched_types_get_the_same_plan_from_solve_and_tariffs():
-    result = solve_instance(INSTANCES / "paper_vs_10x10.dat")
+@pytest.mark.parametrize("method", ["nlp", "exact"])
+def test_bunched_types_get_the_same_plan_from_solve_and_tariffs(method):
+    result = solve_instance(INSTANCES / "paper_vs_10x10.dat", method=method)
+    assert result.status == "optimal"
     menu = result.menu.set_index("type")
     named = ["w04_s09", "w04_s10", "w05_s06"]  # one bundle (the issue's report)
     assert menu.loc[named, "markup"].nunique() == 1
@@ -126,17 +144,21 @@ def test_bare_theta_types_need_no_cobb_douglas():
 
 def test_linear_pricing_and_compare_pricing_take_a_user_precision():
     """ShiftedCobbDouglas is the paper's function written by a user: the numerical buyer
-    and the solve must reproduce the Cobb-Douglas closed forms."""
+    and the solve must reproduce the Cobb-Douglas numbers (closed-form buyer) and the
+    closed forms of the full menu."""
     user = compare_pricing(user_instance(ShiftedCobbDouglas()), plans=(1,), starts=0)
-    paper = compare_pricing(user_instance(), plans=(1,), starts=0)
-    assert (user.table["status"] == paper.table["status"]).all()
-    for row in ("linear", "K=1", "full_menu"):
-        assert user.table.loc[row, "profit"] == pytest.approx(
-            paper.table.loc[row, "profit"], rel=1e-6
-        )
-    # the full menu's profit in closed form: f (t_3 - cost_3 + t_4 - cost_4)
-    assert user.table.loc["full_menu", "profit"] == pytest.approx(
-        0.25 * (0.75 - 0.25 + 7.75 - 47 / 8), rel=1e-8
-    )
-    linear = linear_pricing(user_instance(ShiftedCobbDouglas()))
-    assert linear.profit == pytest.approx(paper.table.loc["linear", "profit"], rel=1e-6)
+    assert (user.table["status"][["linear", "K=1", "full_menu"]] == "optimal").all()
+    paper = {
+        "linear": linear_pricing(user_instance()).profit,
+        "K=1": design_plans(user_instance(), 1, starts=0).profit,
+        # f (t_3 - cost_3 + t_4 - cost_4) with the bundles of closed_form_plans
+        "full_menu": 0.25 * (0.75 - 0.25 + 7.75 - 47 / 8),
+    }
+    for row, want in paper.items():
+        assert user.table.loc[row, "profit"] == pytest.approx(want, rel=1e-6)
+    # the full menu's plans under the user's function: markups theta / phi from its
+    # derivative (never NaN for a served type), the closed-form fees of the paper's case
+    menu = user.full_menu.menu
+    want_fee, _ = closed_form_plans([0.25, 0.5, 0.75, 1.0])
+    np.testing.assert_allclose(menu["markup"], [np.nan, np.nan, 1.5, 1.0], rtol=TOKENS_RTOL)
+    np.testing.assert_allclose(menu["fixed_fee"], want_fee, rtol=TOKENS_RTOL)
