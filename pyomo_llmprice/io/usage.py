@@ -64,19 +64,18 @@ def _read_table(path: Path) -> pd.DataFrame:
         raise InstanceError(where, "file", "no such file")
     if path.is_dir():
         raise InstanceError(where, "file", "is a directory, not a usage log")
+    if _is_parquet(path):
+        from pyomo_llmprice.errors import require
+
+        require("pyarrow", "parquet")  # a missing extra is named before anything is read
     try:
         if _is_parquet(path):
-            from pyomo_llmprice.errors import require
-
-            require("pyarrow", "parquet")
             return pd.read_parquet(path, engine="pyarrow")
         # customer ids and plan names stay text (a customer "007" is not the number 7)
         return pd.read_csv(path, dtype={"customer": str, "plan": str}, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InstanceError(where, "file", f"not a readable CSV table: {_short(exc)}") from None
     except (OSError, ValueError) as exc:
-        if type(exc).__name__ == "MissingExtraError":
-            raise
         raise InstanceError(where, "file", f"cannot read: {_short(exc)}") from None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -197,3 +198,13 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(files, case):
     assert len(lines) == 1 and message in lines[0], err
     assert "Traceback" not in err
     assert not files["out"].exists() and not files["json"].exists()
+
+
+def test_parquet_without_pyarrow_names_the_extra(files, tmp_path, monkeypatch):
+    parquet = tmp_path / "usage.parquet"
+    parquet.write_bytes(b"PAR1")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow now fails
+    code, _, err = run(*args(files, usage=parquet))
+    assert code == 2
+    assert "pip install 'pyomo_llmprice[parquet]'" in err
+    assert not files["out"].exists()
