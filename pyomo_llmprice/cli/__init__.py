@@ -46,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "plot": ".plot",
     "compare": ".compare",
     "sweep": ".sweep",
+    "compete": ".compete",
     "calibrate": ".calibrate",
 }
 

@@ -29,6 +29,9 @@ __all__ = ["BestResponse", "SellerMenu", "menu_from_arrays"]
 #: monopoly menus: pyomo_llmprice.units.first_best_values)
 RELATIVE_TOLERANCE = 1e-6
 
+#: the monopoly start gives every type this many taste scales of extra utility
+MONOPOLY_SHIFT = 5.0
+
 #: Ipopt iterations per best response (a few dozen when it converges; a start that
 #: wanders into the flat region would otherwise spend the package's 3000)
 MAX_ITER = 500
@@ -37,7 +40,14 @@ MAX_ITER = 500
 #: keeps Ipopt near it instead of wandering into the flat region where the logit share
 #: of every type is ~0 (a stationary point that prices everyone out)
 WARM_OPTIONS: dict[str, dict[str, Any]] = {
-    "cyipopt_direct": {"mu_init": 1e-6, "warm_start_init_point": "yes"},
+    "cyipopt_direct": {
+        "mu_init": 1e-6,
+        "warm_start_init_point": "yes",
+        "warm_start_bound_push": 1e-9,
+        "warm_start_bound_frac": 1e-9,
+        "warm_start_slack_bound_push": 1e-9,
+        "warm_start_slack_bound_frac": 1e-9,
+    },
 }
 
 
@@ -63,10 +73,14 @@ class SellerMenu:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def utility(self) -> tuple[np.ndarray, np.ndarray]:
-        """Each type's best utility from this menu and the item it picks."""
+        """Each type's best utility from this menu and the item it picks: its own
+        unless another is better by more than the type's tolerance (ties, like the
+        binding IC rows of an optimal menu, go to the intended item)."""
         util = self.value - self.payment[None, :]
-        choice = np.argmax(util, axis=1)
-        return util[np.arange(len(choice)), choice], choice
+        rows = np.arange(len(self.payment))
+        best = np.argmax(util, axis=1)
+        choice = np.where(util[rows, best] - util[rows, rows] > self.tolerance, best, rows)
+        return util[rows, choice], choice
 
     @property
     def ic_violation(self) -> np.ndarray:
@@ -145,9 +159,11 @@ class BestResponse:
         self.instance = market.seller_instance(seller)
         self.solver = solver
         self.options = {**DEFAULT_IPOPT_OPTIONS, "max_iter": MAX_ITER, **(options or {})}
+        self.setting = setting
         self.model = best_response_model(market, seller, setting)
         self.block = self.model.menu
         self._initial = self.snapshot()
+        self._monopoly: dict[str, dict[Any, float | None]] | None = None
 
     # -- the point ------------------------------------------------------------------
     def variables(self) -> list[Any]:
@@ -177,6 +193,48 @@ class BestResponse:
         self.restore(here)
         return start
 
+    def monopoly_start(self, rival: np.ndarray) -> np.ndarray:
+        """The seller's monopoly menu of the same buyers (the package's own solve,
+        computed once) as a start: the right basin when the taste is weak (small
+        sigma), where the priced-to-match start can end in a poorer local optimum."""
+        from pyomo_llmprice.pipeline import build_model, solve_model
+
+        if self._monopoly is None:
+            mono = build_model(self.instance, self.setting)
+            solve_model(mono, solver=self.solver)
+            self._monopoly = {
+                var.local_name: {k: v.value for k, v in var.items()}
+                for var in mono.menu.component_objects(pyo.Var, descend_into=False)
+            }
+        here = self.snapshot()
+        for name, values in self._monopoly.items():
+            var = self.block.component(name)
+            for k, val in values.items():
+                if val is not None and not var[k].fixed:
+                    var[k].set_value(val, skip_validation=True)
+        self.set_rival(rival)
+        m = self.model
+        # every payment lowered by MONOPOLY_SHIFT taste scales (IC is kept: the same
+        # shift for every item), so that served types buy here with probability near 1
+        shift = MONOPOLY_SHIFT * pyo.value(m.taste_scale)
+        for k in self.block.types:
+            if not self.block.is_merged(k):
+                self.block.payment[k].set_value(
+                    pyo.value(self.block.payment[k]) - shift, skip_validation=True
+                )
+        lo, hi = self.market.taste.gap_bounds
+        scale = pyo.value(m.taste_scale)
+        for k in m.gap:
+            gap = (pyo.value(m.rival[k]) - pyo.value(m.utility[k])) / scale
+            m.gap[k].set_value(float(np.clip(gap, lo, hi)))  # None: unbounded
+        start = self.snapshot()
+        self.restore(here)
+        return start
+
+    def set_taste(self, taste: Any) -> None:
+        """Follow the continuation: the taste's scale (instance money) becomes `taste`'s."""
+        self.model.taste_scale = taste.scale / self.block.units.money
+
     def set_rival(self, rival: np.ndarray) -> None:
         money = self.block.units.money
         for lab, r in zip(self.block.types, np.asarray(rival, float), strict=True):
@@ -194,7 +252,7 @@ class BestResponse:
         options = self.options
         if start is not None:
             self.restore(start)
-        elif self.solver in WARM_OPTIONS:  # stay near the previous optimum
+        if self.solver in WARM_OPTIONS:  # stay near the start (an informed one)
             options = {**WARM_OPTIONS[self.solver], **options}
         results = solve_once(SolverFactory(self.solver), self.model, options)
         status = solver_outcome(results)
@@ -241,7 +299,9 @@ def best_response_model(
     coef = np.broadcast_to(b.value_coefficients(), (len(labels), len(labels), len(goods)))
     q = getattr(b, b.characteristic)
     taste = market.taste
-    scale = taste.scale / b.units.money
+    model.taste_scale = pyo.Param(
+        mutable=True, initialize=taste.scale / b.units.money, doc="sigma or tau"
+    )
     model.rival = pyo.Param(labels, mutable=True, initialize=0.0, doc="the rivals' offer")
     pos = {k: i for i, k in enumerate(labels)}
 
@@ -256,9 +316,13 @@ def best_response_model(
     rep = {k: first.setdefault(id(b.payment[k]), k) for k in labels}
     distinct = [k for k in labels if rep[k] == k]
     model.gap = pyo.Var(distinct, bounds=taste.gap_bounds, initialize=0.0)
-    model.gap_definition = pyo.Constraint(
-        distinct, rule=lambda m, k: m.gap[k] * scale == m.rival[k] - m.utility[k]
-    )
+
+    def gap_rule(m: Any, k: Any) -> Any:
+        if taste.gap_at_least:
+            return m.gap[k] * m.taste_scale >= m.rival[k] - m.utility[k]
+        return m.gap[k] * m.taste_scale == m.rival[k] - m.utility[k]
+
+    model.gap_definition = pyo.Constraint(distinct, rule=gap_rule)
     model.choice_prob = pyo.Expression(
         labels, rule=lambda m, k: taste.probability_expr(m.gap[rep[k]])
     )

@@ -34,6 +34,8 @@ __all__ = ["GAIN_TOLERANCE", "Competition", "CompetitionResult"]
 GAIN_TOLERANCE = 1e-6
 #: offered utilities that move by less than this fraction of the value scale: converged
 CHANGE_TOLERANCE = 1e-7
+#: ... and, in the continuation's earlier stages, this fraction
+STAGE_TOLERANCE = 1e-4
 #: smallest belief damping before the iteration gives up shrinking it
 MIN_DAMPING = 1 / 64
 
@@ -93,6 +95,16 @@ class CompetitionResult:
         return format_result(self)
 
 
+@dataclass
+class _State:
+    """The profile carried through the continuation's stages."""
+
+    utility: np.ndarray
+    menus: list[SellerMenu | None]
+    iterations: int = 0
+    history: list[float] = field(default_factory=list)
+
+
 class Competition:
     """Nash equilibrium of menus among the sellers of `market`.
 
@@ -100,7 +112,9 @@ class Competition:
     ``allocations``); `plans` K restricts each seller to K two-part tariffs (Token
     Packages). `damping` is the first belief weight on the newest offers (1: plain
     best-response iteration). `starts` is how many starts each certificate re-solve
-    uses (at least 2: the profile and the model's default start).
+    uses (at least 3: the profile, the default bundles priced to match the rivals and
+    the seller's monopoly menu). `continuation` follows the equilibrium from stronger
+    tastes down to the market's (:meth:`stages`).
     """
 
     def __init__(
@@ -114,6 +128,7 @@ class Competition:
         damping: float = 1.0,
         starts: int = 4,
         seed: int = 0,
+        continuation: bool = True,
     ) -> None:
         if plans is not None:
             if setting != "packages":
@@ -132,8 +147,10 @@ class Competition:
         self.options = options
         self.max_iter = int(max_iter)
         self.damping = float(damping)
-        self.starts = max(2, int(starts))
+        self.starts = max(3, int(starts))
         self.rng = np.random.default_rng(seed)
+        self.continuation = bool(continuation)
+        self.taste = market.taste  # the continuation's current stage
         self.responses: list[Any] = [self._response(s) for s in range(len(market.sellers))]
         self.scale = max(value_scale(market.seller_instance(s)) for s in range(len(market.sellers)))
 
@@ -146,7 +163,7 @@ class Competition:
     def seller_profit(self, menu: SellerMenu, rival: np.ndarray) -> float:
         """Expected profit of `menu` against `rival`, from the published numbers only."""
         util, choice = menu.utility()
-        share = self.market.taste.own_probability(util, rival)
+        share = self.taste.own_probability(util, rival)
         prob = np.asarray(self.market.buyers.types.prob, float)
         return float(np.sum(prob * share * (menu.payment[choice] - menu.cost[choice])))
 
@@ -154,24 +171,53 @@ class Competition:
         return np.vstack([m.utility()[0] for m in menus])
 
     # -- the iteration --------------------------------------------------------------------
+    def stages(self) -> list[float]:
+        """Taste scales of the continuation, ending at the market's: a weak taste
+        (small sigma or tau) makes choice probabilities steep and best responses
+        nonconvex, so the profile is first found for tastes 4, 16, ... times stronger
+        (up to a tenth of the value scale) and followed down."""
+        scale = self.market.taste.scale
+        out = [scale]
+        while self.continuation and out[-1] * 4 <= 0.1 * self.scale:
+            out.append(out[-1] * 4)
+        return out[::-1]
+
+    def _set_taste(self, scale: float) -> None:
+        market_taste = self.market.taste
+        self.taste = type(market_taste)(scale, market_taste.outside_option)
+        for response in self.responses:
+            response.set_taste(self.taste)
+
     def solve(self) -> CompetitionResult:
-        """Iterate best responses to a fixed point, then certify it."""
+        """Follow the continuation, iterate best responses to a fixed point of the
+        market's taste, then certify it."""
+        n_sellers = len(self.market.sellers)
+        state = _State(
+            utility=np.zeros((n_sellers, len(self.market.buyers.types))),
+            menus=[None] * n_sellers,
+        )
+        stages = self.stages()
+        for scale in stages[:-1]:
+            self._set_taste(scale)
+            self._iterate(state, STAGE_TOLERANCE, certify=False)
+        self._set_taste(stages[-1])
+        return self._iterate(state, CHANGE_TOLERANCE, certify=True)
+
+    def _iterate(self, state: _State, tolerance: float, certify: bool) -> CompetitionResult:
+        """Damped best responses from `state` until offers move by less than
+        `tolerance` of the value scale (or the round limit)."""
         from pyomo_llmprice.progress import progress_bar
 
-        taste = self.market.taste
+        taste = self.taste
         n_sellers = len(self.market.sellers)
-        n_types = len(self.market.buyers.types)
-        utility = np.zeros((n_sellers, n_types))
-        menus: list[SellerMenu | None] = [None] * n_sellers
+        utility, menus = state.utility, state.menus
         beliefs: list[np.ndarray | None] = [None] * n_sellers
         damping = self.damping
-        history: list[float] = []
         last_change = np.inf
-        iterations = 0
         converged = False
         with progress_bar(total=self.max_iter, desc="best responses", unit="round") as bar:
-            while iterations < self.max_iter:
-                iterations += 1
+            for _ in range(self.max_iter):
+                state.iterations += 1
                 before = utility.copy()
                 for s in range(n_sellers):
                     actual = taste.rivals(utility, s)
@@ -186,31 +232,36 @@ class Competition:
                     float(np.max(np.abs(beliefs[s] - taste.rivals(utility, s)))) / self.scale
                     for s in range(n_sellers)
                 )
-                history.append(change)
+                state.history.append(change)
                 bar.update(1)
                 if change > last_change and damping > MIN_DAMPING:
                     damping /= 2
                 last_change = change
                 ok = all(m is not None and m.status == "optimal" for m in menus)
-                if ok and max(change, belief_gap) < CHANGE_TOLERANCE:
-                    converged = True
-                    result = self._certify(menus, iterations, history)  # type: ignore[arg-type]
-                    if result.status == "optimal" or iterations >= self.max_iter:
-                        return result
-                    # a better response was found from another start: continue from it
-                    converged = False
-                    for s, menu in enumerate(result.better):
-                        if menu is not None:
-                            menus[s] = menu
-                            utility[s] = menu.utility()[0]
-                            beliefs[s] = None
-        result = self._certify(menus, iterations, history)  # type: ignore[arg-type]
+                if not (ok and max(change, belief_gap) < tolerance):
+                    continue
+                if not certify:
+                    return None  # type: ignore[return-value]
+                converged = True
+                result = self._certify(menus, state.iterations, state.history)  # type: ignore[arg-type]
+                if result.status == "optimal" or not any(m is not None for m in result.better):
+                    return result
+                # a better response was found from another start: continue from it
+                converged = False
+                for s, menu in enumerate(result.better):
+                    if menu is not None:
+                        menus[s] = menu
+                        utility[s] = menu.utility()[0]
+                        beliefs[s] = None
+        if not certify:
+            return None  # type: ignore[return-value]
+        result = self._certify(menus, state.iterations, state.history)  # type: ignore[arg-type]
         if not converged:
             result.status = "not_converged"
             result.message = (
                 f"no equilibrium within {self.max_iter} rounds (last change in offered "
-                f"utility {history[-1]:.3g} of the value scale); the last profile and its "
-                "deviation gains are reported, and no menu in it is an equilibrium"
+                f"utility {state.history[-1]:.3g} of the value scale); the last profile and "
+                "its deviation gains are reported, and no menu in it is an equilibrium"
             )
         return result
 
@@ -227,9 +278,12 @@ class Competition:
         floor = -np.inf if keep is None else self.seller_profit(keep, rival)
         best: tuple[float, SellerMenu | None, np.ndarray] = (floor, keep, here)
         last: SellerMenu | None = None
-        for start in (None, "matched"):
-            if start == "matched":
+        for kind in (None, "matched", "monopoly"):
+            start = None
+            if kind == "matched":
                 start = response.matched_start(rival)
+            elif kind == "monopoly":
+                start = response.monopoly_start(rival)
             menu = response.solve(rival, start)
             last = menu
             if menu.status == "optimal" and menu.incentive_compatible:
@@ -246,7 +300,7 @@ class Competition:
         self, menus: list[SellerMenu], iterations: int, history: list[float]
     ) -> CompetitionResult:
         """Re-solve every seller's best response to the others from several starts."""
-        taste = self.market.taste
+        taste = self.taste
         utility = self._utilities(menus)
         profit = np.zeros(len(menus))
         gains = np.zeros(len(menus))
@@ -302,9 +356,10 @@ class Competition:
         return result
 
     def _starts(self, seller: int, here: np.ndarray, rival: np.ndarray) -> list[np.ndarray]:
-        """The profile, the model's default bundles priced to match the rivals, then
-        random perturbations of the profile."""
-        starts = [here, self.responses[seller].matched_start(rival)]
+        """The profile, the model's default bundles priced to match the rivals, the
+        seller's monopoly menu, then random perturbations of the profile."""
+        response = self.responses[seller]
+        starts = [here, response.matched_start(rival), response.monopoly_start(rival)]
         while len(starts) < self.starts:
             starts.append(here * np.exp(self.rng.normal(0.0, 0.3, here.shape)))
         return starts

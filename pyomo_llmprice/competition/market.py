@@ -70,7 +70,11 @@ class Taste:
         raise NotImplementedError
 
     #: bounds of the gap ``(rival - own) / scale`` in a best-response model
-    gap_bounds: ClassVar[tuple[float, float]] = (-np.inf, np.inf)
+    gap_bounds: ClassVar[tuple[float | None, float | None]] = (None, None)
+    #: the model's row is ``gap >= (rival - own) / scale`` (True) instead of equality:
+    #: for a probability capped at 1, where incentive constraints may force a type's
+    #: utility past the point of full capture
+    gap_at_least: ClassVar[bool] = False
 
     def probability_expr(self, gap: Any) -> Any:
         """A smooth Pyomo expression of the seller's choice probability in terms of the
@@ -113,9 +117,10 @@ class Logit(Taste):
         others = np.delete(np.asarray(utility, float), seller, axis=0)
         return self.consumer_surplus(others)
 
-    #: |gap| <= 50: shares of e^-50 are never optimal (the optimal margin
-    #: sigma / (1 - P) is interior), and exp stays finite while Ipopt searches
-    gap_bounds = (-50.0, 50.0)
+    #: gap <= 50: exp stays finite while Ipopt searches; a seller then cannot push a
+    #: type's share below e^-50 (that item is bought by nobody). No lower bound:
+    #: incentive constraints may give a type any rent, so any share near 1
+    gap_bounds = (None, 50.0)
 
     def probability_expr(self, gap: Any) -> Any:
         import pyomo.environ as pyo
@@ -157,9 +162,11 @@ class Hotelling(Taste):
     def rivals(self, utility: np.ndarray, seller: int) -> np.ndarray:
         return np.asarray(utility, float)[1 - seller].copy()
 
-    #: 0 <= P <= 1: full capture of a type gains nothing from offering it more
-    #: utility, and giving it up entirely is the bound P = 0
+    #: 0 <= P <= 1, with P = min(1, 1/2 + (own - rival) / (2 tau)) through the
+    #: inequality row (exact wherever the seller's margin on the type is positive:
+    #: profit then pushes the gap down to its row or to -1, full capture)
     gap_bounds = (-1.0, 1.0)
+    gap_at_least = True
 
     def probability_expr(self, gap: Any) -> Any:
         return 0.5 - gap / 2

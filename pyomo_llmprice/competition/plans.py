@@ -11,6 +11,8 @@ construction, since every type's item is its own best response to the tariffs.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import optimize
 
@@ -28,6 +30,7 @@ class PlanBestResponse:
 
     def __init__(self, market: CompetitionInstance, seller: int, plans: int) -> None:
         self.market = market
+        self.taste = market.taste
         self.seller = seller
         self.name = market.sellers[seller].name
         self.instance = market.seller_instance(seller)
@@ -49,6 +52,15 @@ class PlanBestResponse:
 
     def restore(self, point: np.ndarray) -> None:
         self.point = np.asarray(point, float).copy()
+
+    def set_taste(self, taste: Any) -> None:
+        """Follow the continuation (:meth:`Competition.stages`)."""
+        self.taste = taste
+
+    def monopoly_start(self, rival: np.ndarray) -> np.ndarray:
+        """Another fixed start: markups over [1, 3], fees a tenth of the value scale."""
+        k = self.plans
+        return np.concatenate([np.full(k, 0.1), np.log(np.linspace(1.0, 3.0, k + 1)[:-1])])
 
     def matched_start(self, rival: np.ndarray) -> np.ndarray:
         """The default markups with fees 0 (a start; Nelder-Mead needs no care here)."""
@@ -80,7 +92,7 @@ class PlanBestResponse:
 
     def profit(self, point: np.ndarray, rival: np.ndarray) -> float:
         _, _, pay, cost, util = self._offer(point)
-        share = self.market.taste.own_probability(util, rival)
+        share = self.taste.own_probability(util, rival)
         return float(np.sum(self.prob * share * (pay - cost)))
 
     def solve(self, rival: np.ndarray, start: np.ndarray | None = None) -> SellerMenu:
