@@ -30,6 +30,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "docs": ("docs", "Sphinx and MyST, to build the user guide in docs/"),
     "notebook": ("notebook", "nbclient and ipykernel, to run examples/*.ipynb"),
     "parquet": ("parquet", "PyArrow, to read and write Parquet usage logs (llmprice calibrate)"),
+    "solvers": ("solvers", "SCIP, HiGHS and Gurobi, for llmprice compare and --certify"),
 }
 
 

@@ -28,6 +28,9 @@ from pyomo_llmprice.cli._common import (
     writing,
 )
 
+#: --global-solver choices (solvers.global_minlp.GLOBAL_SOLVERS, without importing it)
+GLOBAL_SOLVER_CHOICES = ("scip_direct", "gurobi_direct_minlp")
+
 HELP = "verified menus of K two-part tariffs beside the full menu and linear pricing"
 
 
@@ -103,6 +106,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="write the designs and the table as JSON (gains there are ratios: 0.095 is +9.5%%)",
     )
+    parser.add_argument(
+        "--certify",
+        action="store_true",
+        help="prove a bound on the best K-plan design for each K with a global MINLP solver "
+        "and report global_bound and global_gap beside the local design (and the global "
+        "design when it is better); --time-limit then also limits each K's global solve "
+        "(status time_limit with the bound reached); needs the 'solvers' extra",
+    )
+    parser.add_argument(
+        "--global-solver",
+        default="scip_direct",
+        choices=GLOBAL_SOLVER_CHOICES,
+        help="the global solver of --certify (default scip_direct; gurobi_direct_minlp "
+        "runs within its licence's size limit)",
+    )
 
 
 def comparison_of(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -140,14 +158,45 @@ def overall_status(comparison: Any) -> str:
     return status(comparison)
 
 
+def certificates_of(args: argparse.Namespace, instance: Any, comparison: Any) -> list[Any]:
+    """With ``--certify``: each K's global certificate beside its local design."""
+    if not getattr(args, "certify", False):
+        return []
+    from pyomo_llmprice.plan_certificate import certify_plans
+
+    return [
+        certify_plans(
+            instance,
+            k,
+            local=comparison.designs[f"K={k}"],
+            solver=args.global_solver,
+            time_limit=args.time_limit,
+        )
+        for k in range(1, args.plans + 1)
+    ]
+
+
 def run(args: argparse.Namespace) -> int:
     from pyomo_llmprice.report.pricing import comparison_document, comparison_report
 
     check_output(args.json, "--json")  # before the solves, not after them
+    if getattr(args, "certify", False):
+        from pyomo_llmprice.solvers.global_minlp import require_solver
+
+        require_solver(args.global_solver)  # before the local designs, not after them
     instance, comparison = comparison_of(args)
     print(comparison_report(comparison, instance), end="")
+    certificates = certificates_of(args, instance, comparison)
+    if certificates:
+        from pyomo_llmprice.report.certificates import certificate_report
+
+        print(certificate_report(certificates), end="")
     if args.json:
         doc = comparison_document(comparison, instance)
+        if certificates:
+            from pyomo_llmprice.report.certificates import add_certificates
+
+            add_certificates(doc, certificates)
         with writing("--json", args.json):
             Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
     return exit_code(overall_status(comparison))
