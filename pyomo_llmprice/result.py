@@ -257,11 +257,11 @@ def certify_menu(
         # A served type is one whose published bundle is worth more than its tolerance;
         # anything else is the null bundle, snapped before anything is checked or priced.
         served = served_types(publication.values.own - publication.values.null, tol)
-        if np.any(~served):
+        pay[~served & (np.abs(pay) <= tol)] = 0.0
+        if any(np.any(v[~served] != 0.0) for v in cols.values()):
             for v in cols.values():
                 v[~served] = 0.0
-            pay[~served & (np.abs(pay) <= tol)] = 0.0
-            publication = publish(instance, cols)
+            publication = publish(instance, cols)  # the values of what is published
     served = np.asarray(served, bool)
     values, cost = publication.values, np.asarray(publication.cost, float)
     own = values.own
