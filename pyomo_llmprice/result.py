@@ -101,46 +101,11 @@ class MenuResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document of ``llmprice solve --json``."""
+        """The JSON document of ``llmprice solve --json``
+        (:func:`pyomo_llmprice.report.documents.menu_document`)."""
+        from pyomo_llmprice.report.documents import menu_document
 
-        def clean(v: Any) -> Any:
-            if isinstance(v, (float, np.floating)):
-                return None if not math.isfinite(v) else float(v)
-            if isinstance(v, np.integer):
-                return int(v)
-            if isinstance(v, np.bool_):
-                return bool(v)
-            return v
-
-        worst_pair, worst_type = self.worst_pairs()
-        rows = [
-            {k: clean(v) for k, v in row.items()} for row in self.menu.to_dict(orient="records")
-        ]
-        return {
-            "status": self.status,
-            "setting": self.setting,
-            "instance": self.instance,
-            "termination": self.termination,
-            "solver": self.solver,
-            "iterations": self.iterations,
-            "wall_time": clean(self.wall_time),
-            **{k: clean(v) for k, v in self.aggregates.items()},
-            "last_point": (
-                None if self.optimal else {k: clean(v) for k, v in self.last_point.items()}
-            ),
-            "max_ic_violation": clean(self.verification.max_ic_violation),
-            "max_ir_violation": clean(self.verification.max_ir_violation),
-            "max_loss": clean(self.verification.max_loss),
-            "worst_ic_pair": worst_pair,
-            "worst_ir_type": worst_type,
-            "verification_tolerance": self.tolerance,
-            "relative_tolerance": self.relative_tolerance,
-            "value_scale": self.value_scale,
-            "ic_generation": None if self.generation is None else vars(self.generation),
-            "retry": None if self.retry is None else vars(self.retry),
-            "excluded_after_solve": self.excluded,
-            "menu": rows,
-        }
+        return menu_document(self)
 
     def worst_pairs(self) -> tuple[list[str] | None, str | None]:
         """Labels of the worst IC pair (type, bundle it prefers) and the worst IR type,

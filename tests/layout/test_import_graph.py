@@ -45,9 +45,10 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("pyomo_llmprice.plugins", 3),
     ("pyomo_llmprice.outcomes", 3),
     ("pyomo_llmprice.generation", 3),
-    # the tariff layer (menus and technologies in, plans out) and the menu's text report
+    # the tariff layer (menus and technologies in, plans out), the menu's text and JSON
     ("pyomo_llmprice.tariffs", 4),
     ("pyomo_llmprice.report.text", 4),
+    ("pyomo_llmprice.report.documents", 4),
     # a published menu, certified and priced, whatever computed it
     ("pyomo_llmprice.result", 5),
     ("pyomo_llmprice.exact", 6),
