@@ -18,11 +18,10 @@ from pyomo_llmprice.generation import solve_menu
 from pyomo_llmprice.instance import Instance, ScreeningInstance
 from pyomo_llmprice.io import read_instance
 from pyomo_llmprice.outcomes import iteration_count, load_point, solver_or_error, solver_outcome
-from pyomo_llmprice.result import MenuResult, certify_menu
+from pyomo_llmprice.result import MenuResult, certify_menu, type_tolerances
 from pyomo_llmprice.settings import check_setting
 from pyomo_llmprice.solvers.options import CHAIN_IPOPT_OPTIONS, DEFAULT_IPOPT_OPTIONS
 from pyomo_llmprice.theory import excluded_types
-from pyomo_llmprice.units import first_best_values
 
 __all__ = [
     "build_model",
@@ -215,7 +214,7 @@ def read_menu(
     no_point = arrays is None or not np.all(np.isfinite(arrays[key]))
     if no_point:  # nothing to report: the null menu stands in, aggregates are NaN
         arrays = block.null_arrays()
-    tol = tolerance * np.maximum(first_best_values(inst), 1e-300)
+    tol = type_tolerances(inst, tolerance)
     # A served type is one whose bundle, as the model meant it (its characteristic), is
     # worth more than the tolerance to it; anything else is the null bundle, and every
     # part of it (tokens, fine-tuning, payment) is snapped to zero before anything is

@@ -35,7 +35,7 @@ from pyomo_llmprice.verify import Verification, verify_menu
 if TYPE_CHECKING:  # only their types: the logs are written by generation.solve_menu
     from pyomo_llmprice.generation import GenerationLog, RetryLog
 
-__all__ = ["MenuResult", "certify_menu"]
+__all__ = ["MenuResult", "certify_menu", "type_tolerances"]
 
 #: statuses of a solver (pyomo_llmprice.outcomes.STATUSES) that a certificate may confirm
 OPTIMAL = "optimal"
@@ -211,7 +211,7 @@ def certify_menu(
     # bundle must not widen it, nor a rich type of tiny probability everyone else's.
     first_best = first_best_values(instance)
     scale = float(first_best.max(initial=0.0))  # the top type's: the instance's value scale
-    tol = tolerance * np.maximum(first_best, 1e-300)
+    tol = type_tolerances(instance, tolerance, first_best)
     publish = get_setting(setting, instance.path or instance.name).publish
     if publication is None or served is None:
         if publish is None:
@@ -319,6 +319,19 @@ def certify_menu(
         last_point=last_point,
         source=instance,
     )
+
+
+def type_tolerances(
+    instance: Instance | ScreeningInstance,
+    tolerance: float,
+    first_best: np.ndarray | None = None,
+) -> np.ndarray:
+    """Each type's tolerance, money per buyer: `tolerance` times its own first-best value
+    (:func:`pyomo_llmprice.units.first_best_values`, or `first_best` if already known),
+    never the menu's numbers, so that neither an absurd bundle nor a rich type of tiny
+    probability widens anyone's check."""
+    values = first_best_values(instance) if first_best is None else first_best
+    return tolerance * np.maximum(np.asarray(values, float), 1e-300)
 
 
 def _labels(instance: Instance | ScreeningInstance) -> tuple[str, ...]:
