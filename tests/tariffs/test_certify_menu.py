@@ -17,7 +17,8 @@ import pytest
 
 from pyomo_llmprice import theory
 from pyomo_llmprice.io import read_instance
-from pyomo_llmprice.pipeline import certify_menu
+from pyomo_llmprice.pipeline import solve_instance
+from pyomo_llmprice.result import certify_menu
 from pyomo_llmprice.tariffs.menu import tariff_menu_from_result
 
 INSTANCES = Path(__file__).resolve().parents[2] / "instances"
@@ -97,3 +98,37 @@ def test_a_solver_status_is_kept():
     assert res.status == "iteration_limit" and res.last_point["profit"] == pytest.approx(
         dm.profit, rel=1e-12
     )
+
+
+#: columns of a result table that describe the types or the certificate, not the bundles
+NOT_BUNDLE = {
+    "type", "prob", "payment", "cost", "gross_value", "rent", "markup", "fixed_fee",
+    "served", "package", "ic_violation", "tolerance",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "setting"),
+    [
+        ("paper_theta_20.dat", "packages"),
+        ("tasks_coding_chat_translation.dat", "allocations"),
+        ("paper_vs_5x5.dat", "allocations"),
+        ("screening/two_type_saturating.dat", "screening"),
+        ("screening/rochet_chone_5x5.dat", "screening"),
+    ],
+)
+def test_every_setting_recertifies_its_published_table_from_the_registry(name, setting):
+    """The published table alone, through the setting's registered publish function, gives
+    back the solve's certificate, packages and plans: nothing is read from the model."""
+    solved = solve_instance(INSTANCES / name, setting)
+    assert solved.status == "optimal"
+    menu = solved.menu
+    bundles = {c: menu[c].to_numpy() for c in menu if c not in NOT_BUNDLE and "theta" not in c}
+    again = certify_menu(solved.source, setting, bundles, menu["payment"].to_numpy())
+    assert again.status == "optimal"
+    assert again.profit == pytest.approx(solved.profit, rel=1e-12)
+    np.testing.assert_array_equal(again.menu["served"], menu["served"])
+    np.testing.assert_array_equal(again.menu["package"], menu["package"])
+    if "markup" in menu:
+        np.testing.assert_allclose(again.menu["markup"], menu["markup"], rtol=1e-12)
+        np.testing.assert_allclose(again.menu["fixed_fee"], menu["fixed_fee"], rtol=1e-9)
