@@ -15,7 +15,12 @@ generated on demand: the Ipopt-based solvers on the instances with at most
 scratch, minutes per instance). Every solve has a time limit; SLSQP holds its
 Jacobian dense and is skipped when variables x rows exceed ``--dense-limit``.
 Solvers not installed here (an ``ipopt`` executable, Knitro, CONOPT, ...) appear
-as ``unavailable``. Wall times are the median of ``--repeat``
+as ``unavailable``. SCIP, Gurobi and HiGHS (the ``solvers`` extra, through Pyomo's
+``scip_direct``, ``gurobi_direct_minlp`` and ``highs``) run on the instances with at
+most ``--max-types-global`` types, with columns ``bound`` and ``global_gap``; Gurobi
+beyond its pip licence is "skipped: size limit", HiGHS on a nonlinear model "skipped:
+problem class". A last pass solves the quadratic-cost screening instances
+(instances/screening: Mussa-Rosen, Rochet-Chone), the class HiGHS takes. Wall times are the median of ``--repeat``
 runs on a shared machine: compare them within one run, not across machines.
 """
 
@@ -38,6 +43,7 @@ from pyomo_llmprice.io import read_instance  # noqa: E402
 from pyomo_llmprice.studies.compare import (  # noqa: E402
     DEFAULT_SOLVERS,
     EXTERNAL_SOLVERS,
+    PACKAGE_SOLVERS,
     compare,
     to_markdown,
     write_comparison,
@@ -58,6 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=20.0)
     parser.add_argument("--dense-limit", type=float, default=2e6)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--max-types-global",
+        type=int,
+        default=20,
+        help="SCIP, Gurobi and HiGHS run on instances up to this many types (their "
+        "spatial branch and bound on a menu NLP rarely proves optimality beyond)",
+    )
     args = parser.parse_args(argv)
     if args.update:
         args.out = str(HERE / "results" / "solver_study")
@@ -66,10 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"results go to {args.out}")
 
     instances = [read_instance(p) for p in sorted((REPO / "instances").glob("*.dat"))]
+    screening = [read_instance(p) for p in sorted((REPO / "instances" / "screening").glob("*.dat"))]
     start = time.perf_counter()
     tables = []
     for formulation, solvers, cap in (
         ("all-pairs", [*DEFAULT_SOLVERS, *EXTERNAL_SOLVERS], args.max_types),
+        ("all-pairs", list(PACKAGE_SOLVERS), args.max_types_global),
         (
             "generated",
             ["cyipopt_direct", "casadi_ipopt", *EXTERNAL_SOLVERS],
@@ -94,6 +109,18 @@ def main(argv: list[str] | None = None) -> int:
                 ),
             )
         )
+    # quadratic-cost screening (Mussa-Rosen, Rochet-Chone): the class HiGHS can take
+    chosen = [i for i in screening if len(i.types) <= args.max_types_global]
+    tables.append(
+        compare(
+            chosen,
+            solvers=["cyipopt_direct", *PACKAGE_SOLVERS],
+            setting="screening",
+            repeat=args.repeat,
+            time_limit=args.time_limit,
+            progress=lambda msg: print(f"solving {msg} (screening)", file=sys.stderr, flush=True),
+        )
+    )
     table = pd.concat(tables, ignore_index=True)
     paths = write_comparison(table, args.out)
     print(to_markdown(table))

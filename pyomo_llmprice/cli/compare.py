@@ -78,13 +78,14 @@ def run(args: argparse.Namespace) -> int:
     from pyomo_llmprice.studies.compare import (
         DEFAULT_SOLVERS,
         EXTERNAL_SOLVERS,
+        PACKAGE_SOLVERS,
         compare,
         to_markdown,
         write_comparison,
     )
 
     if args.solvers is None:
-        solvers = [*DEFAULT_SOLVERS, *EXTERNAL_SOLVERS]
+        solvers = [*DEFAULT_SOLVERS, *PACKAGE_SOLVERS, *EXTERNAL_SOLVERS]
     else:
         solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
         if not solvers:

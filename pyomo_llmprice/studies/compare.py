@@ -26,16 +26,18 @@ import numpy as np
 import pandas as pd
 
 from pyomo_llmprice.errors import UserInputError
-from pyomo_llmprice.instance import Instance
+from pyomo_llmprice.instance import Instance, ScreeningInstance
 from pyomo_llmprice.io import read_instance
 from pyomo_llmprice.progress import progress_bar
 from pyomo_llmprice.settings import check_setting
+from pyomo_llmprice.solvers.global_minlp import SizeLimitError
 
 __all__ = [
     "COLUMNS",
     "DEFAULT_SOLVERS",
     "EXTERNAL_SOLVERS",
     "FORMULATIONS",
+    "PACKAGE_SOLVERS",
     "SolverProbe",
     "compare",
     "exact_profit",
@@ -53,6 +55,12 @@ DEFAULT_SOLVERS: tuple[str, ...] = (
     "scipy_trust_constr",
     "scipy_slsqp",
 )
+#: solvers of other kinds, from pip packages (the ``solvers`` extra) through Pyomo's own
+#: interfaces: SCIP and Gurobi prove a global bound (Gurobi within its licence's size);
+#: HiGHS takes LP and convex QP only (quadratic-cost screening)
+PACKAGE_SOLVERS: tuple[str, ...] = ("scip_direct", "gurobi_direct_minlp", "highs")
+#: solvers run as LP / convex QP: skipped on a model with nonlinear constraints
+QP_SOLVERS = frozenset({"highs"})
 #: NLP solvers Pyomo can drive when installed (an executable or a licensed library)
 EXTERNAL_SOLVERS: tuple[str, ...] = (
     "ipopt",
@@ -88,6 +96,8 @@ COLUMNS: tuple[str, ...] = (
     "gap",
     "exact_profit",
     "gap_exact",
+    "bound",
+    "global_gap",
     "n_variables",
     "n_constraints",
     "note",
@@ -202,16 +212,72 @@ def _run(
     model = build_model(instance, setting, ic)
     if probe.api == "legacy":
         return _legacy_solve(model, probe.name, options, time_limit)
+    if probe.name in PACKAGE_SOLVERS:
+        return _package_solve(model, probe.name, time_limit)
     start = time.perf_counter()
     result = solve_model(model, solver=probe.name, options=options, time_limit=time_limit)
     return result, time.perf_counter() - start
+
+
+def _package_solve(model: Any, name: str, time_limit: float | None) -> tuple[Any, float]:
+    """One solve by SCIP, Gurobi or HiGHS through Pyomo (:mod:`~pyomo_llmprice.solvers.
+    global_minlp`), read back like solve_model does; the result carries ``bound`` and
+    ``global_gap`` (the solver's proven bound on the profit, in the instance's money)."""
+    from pyomo_llmprice.pipeline import read_menu
+    from pyomo_llmprice.solvers.global_minlp import solve_global
+
+    if name in QP_SOLVERS:
+        _numeric_objective(model)
+    run = solve_global(model, name, time_limit)
+    result = read_menu(
+        model.menu,
+        outcome=run.status,
+        termination=run.termination,
+        solver=name,
+        wall_time=run.wall_time,
+        has_solution=run.has_point,
+    )
+    units = getattr(model.menu, "units", None)
+    bound = float(units.money_to_instance(run.bound)) if units is not None else run.bound
+    result.global_bound = bound
+    return result, run.wall_time
+
+
+def _numeric_objective(model: Any) -> None:
+    """The objective with its parameters' values in place of the parameters.
+
+    Pyomo's HiGHS interfaces (``highs``, ``appsi_highs``) read a quadratic objective
+    with ``compute_values=False`` and call products of mutable parameters and
+    variables "degree None"; the same quadratic with numbers is accepted."""
+    from pyomo.environ import Objective
+    from pyomo.repn import generate_standard_repn
+
+    for obj in list(model.component_data_objects(Objective, active=True)):
+        expr = generate_standard_repn(obj.expr, quadratic=True, compute_values=True)
+        obj.deactivate()
+        model.add_component(
+            f"{obj.local_name}_numeric", Objective(expr=expr.to_expression(), sense=obj.sense)
+        )
+
+
+def _problem_class(model: Any) -> str | None:
+    """Why a model is no LP / QP (a nonlinear constraint or objective), or None."""
+    from pyomo.environ import Constraint, Objective
+
+    for con in model.component_data_objects(Constraint, active=True):
+        if con.body.polynomial_degree() not in (0, 1):
+            return f"constraint {con.name} is nonlinear"
+    for obj in model.component_data_objects(Objective, active=True):
+        if obj.expr.polynomial_degree() not in (0, 1, 2):
+            return "the objective is not quadratic"
+    return None
 
 
 def _row(instance: Instance, setting: str, formulation: str, solver: str, **vals: Any) -> dict:
     row = {c: np.nan for c in COLUMNS}
     row.update(
         instance=instance.name,
-        n_types=len(instance.types),
+        n_types=len(instance.prob if isinstance(instance, ScreeningInstance) else instance.types),
         setting=setting,
         formulation=formulation,
         solver=solver,
@@ -223,13 +289,19 @@ def _row(instance: Instance, setting: str, formulation: str, solver: str, **vals
 
 
 def _skip_reason(
-    probe: Any, name: str, ic: str, n: int, m: int, dense_limit: float
+    probe: Any, name: str, ic: str, n: int, m: int, dense_limit: float, qp_class: str | None = None
 ) -> tuple[str, str] | None:
-    """Why a solver is not run on a problem (status, note), or None to run it."""
+    """Why a solver is not run on a problem (status, note), or None to run it.
+
+    `qp_class`: why the model is no LP / QP (None if it is one), for HiGHS."""
     if not probe.available:
         return "unavailable", probe.note
     if probe.api == "legacy" and ic == "generated":
         return "skipped", "IC generation needs a solver of Pyomo's new interface"
+    if name in PACKAGE_SOLVERS and ic == "generated":
+        return "skipped", "IC generation runs the package's NLP loop; use all-pairs"
+    if name in QP_SOLVERS and qp_class is not None:
+        return "skipped", f"skipped: problem class (LP and convex QP only; {qp_class})"
     if name in DENSE_SOLVERS and n * m > dense_limit:
         return "skipped", f"dense Jacobian {n} x {m} exceeds dense_limit {dense_limit:.3g}"
     return None
@@ -237,7 +309,7 @@ def _skip_reason(
 
 def compare(
     instances: Iterable[Instance | str | Path],
-    solvers: Sequence[str] = DEFAULT_SOLVERS + EXTERNAL_SOLVERS,
+    solvers: Sequence[str] = DEFAULT_SOLVERS + PACKAGE_SOLVERS + EXTERNAL_SOLVERS,
     setting: str = "packages",
     formulation: str = "all-pairs",
     repeat: int = 1,
@@ -265,7 +337,9 @@ def compare(
     if repeat < 1:
         raise UserInputError(f"repeat must be at least 1, got {repeat}")
     ic = FORMULATIONS[formulation]
-    loaded = [i if isinstance(i, Instance) else read_instance(i) for i in instances]
+    loaded = [
+        i if isinstance(i, (Instance, ScreeningInstance)) else read_instance(i) for i in instances
+    ]
     for inst in loaded:  # refuse a bad combination before spending time on solves
         check_setting(inst, setting)
     probes = {name: probe_solver(name) for name in dict.fromkeys(solvers)}
@@ -280,12 +354,14 @@ def compare(
     for inst in loaded:
         from pyomo_llmprice.pipeline import build_model
 
-        n, m = _model_size(build_model(inst, setting, ic))
+        built = build_model(inst, setting, ic)
+        n, m = _model_size(built)
+        qp_class = _problem_class(built) if QP_SOLVERS & set(probes) else None
         exact = exact_profit(inst, setting)
         for name, probe in probes.items():
             bar.set_postfix_str(f"{inst.name} / {name}")
             base = {"n_variables": n, "n_constraints": m, "exact_profit": exact}
-            skip = _skip_reason(probe, name, ic, n, m, dense_limit)
+            skip = _skip_reason(probe, name, ic, n, m, dense_limit, qp_class)
             if skip is not None:
                 status, why = skip
                 known = {"exact_profit": exact} if status == "unavailable" else base
@@ -301,6 +377,10 @@ def compare(
             for _ in range(repeat):
                 try:
                     result, wall = _run(inst, setting, ic, probe, dict(options or {}), time_limit)
+                except SizeLimitError as exc:  # Gurobi's pip licence: a skip, not a crash
+                    note = f"skipped: size limit ({' '.join(str(exc).split())})"
+                    result = None
+                    break
                 except Exception as exc:  # a solver crash is a result, not an abort
                     note = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
                     result = None
@@ -313,7 +393,7 @@ def compare(
                         setting,
                         formulation,
                         name,
-                        status="error",
+                        status="skipped" if note.startswith("skipped: size") else "error",
                         note=note,
                         exact_profit=exact,
                     )
@@ -336,6 +416,7 @@ def compare(
                     max_ir_violation=v.max_ir_violation,
                     max_violation=v.max_violation,
                     note=note,
+                    **_bound_columns(result),
                     **base,
                 )
             )
@@ -343,6 +424,17 @@ def compare(
     bar.close()
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     return _add_gaps(table)
+
+
+def _bound_columns(result: Any) -> dict[str, float]:
+    """``bound`` and ``global_gap`` of a global solver's run (empty for local solvers):
+    the proven bound on profit and (bound - profit) / |profit| of the published menu."""
+    bound = getattr(result, "global_bound", None)
+    if bound is None or not math.isfinite(bound):
+        return {}
+    profit = float(result.profit)
+    gap = (bound - profit) / max(abs(profit), 1e-300) if math.isfinite(profit) else math.nan
+    return {"bound": bound, "global_gap": gap}
 
 
 def exact_profit(instance: Instance, setting: str) -> float:
@@ -393,7 +485,10 @@ def to_markdown(table: pd.DataFrame) -> str:
     for col in ("wall_time", "profit", "max_ic_violation", "max_ir_violation"):
         if col in shown:
             shown[col] = shown[col].map(_short)
-    for col in ("max_violation", "gap", "gap_exact"):
+    for col in ("bound",):
+        if col in shown:
+            shown[col] = shown[col].map(_short)
+    for col in ("max_violation", "gap", "gap_exact", "global_gap"):
         if col in shown:
             shown[col] = shown[col].map(lambda v: _short(v, 2))
     if "iterations" in shown:
