@@ -50,9 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--starts",
         type=positive_int,
-        default=4,
+        default=6,
         metavar="S",
-        help="starts of each certificate re-solve (at least 2 are used)",
+        help="starts of each certificate re-solve (at least 4 are used: the profile, "
+        "two fixed starts and a cold solve; the rest perturb the profile at random)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random starts")
     parser.add_argument("--solver", default="cyipopt_direct", help=solver_help())

@@ -176,6 +176,10 @@ class BestResponse:
         for v, val in zip(self.variables(), point, strict=True):
             v.set_value(float(val), skip_validation=True)
 
+    def initial_start(self) -> np.ndarray:
+        """The model's own initial point (half the top type's first best, payments 0)."""
+        return self._initial.copy()
+
     def matched_start(self, rival: np.ndarray) -> np.ndarray:
         """The model's default bundles priced so that every type is indifferent between
         this seller and its rivals (gap 0): a start away from the flat region where
@@ -241,8 +245,11 @@ class BestResponse:
             self.model.rival[lab] = float(r) / money
 
     # -- solving --------------------------------------------------------------------
-    def solve(self, rival: np.ndarray, start: np.ndarray | None = None) -> SellerMenu:
-        """The best response to `rival` from `start` (default: where the model is)."""
+    def solve(
+        self, rival: np.ndarray, start: np.ndarray | None = None, cold: bool = False
+    ) -> SellerMenu:
+        """The best response to `rival` from `start` (default: where the model is);
+        `cold` solves with Ipopt's own barrier start instead of staying near `start`."""
         from pyomo.contrib.solver.common.factory import SolverFactory
 
         from pyomo_llmprice.generation import solve_once
@@ -252,7 +259,7 @@ class BestResponse:
         options = self.options
         if start is not None:
             self.restore(start)
-        if self.solver in WARM_OPTIONS:  # stay near the start (an informed one)
+        if self.solver in WARM_OPTIONS and not cold:  # stay near the (informed) start
             options = {**WARM_OPTIONS[self.solver], **options}
         results = solve_once(SolverFactory(self.solver), self.model, options)
         status = solver_outcome(results)
@@ -331,3 +338,45 @@ def best_response_model(
     )
     model.profit_objective = pyo.Objective(expr=model.expected_profit, sense=pyo.maximize)
     return model
+
+
+def published_utility(market: CompetitionInstance, seller: int, columns: dict[str, Any]) -> Any:
+    """Each type's best utility from seller `seller`'s published Token Packages menu
+    (`columns`: tokens and payment per item), recomputed from its technology."""
+    from pyomo_llmprice.certificate import package_values
+
+    instance = market.seller_instance(seller)
+    theta = np.asarray(instance.types.index(instance.technology), float)
+    x, y, z = (np.asarray(columns[c], float) for c in MENU_TOKENS)
+    value = package_values(theta, x, y, z, instance.technology).rows(slice(0, len(theta)))
+    return (value - np.asarray(columns["payment"], float)[None, :]).max(axis=1)
+
+
+MENU_TOKENS = ("input_tokens", "output_tokens", "finetune_tokens")
+
+
+def best_response_to_file(
+    market: CompetitionInstance, menus: dict[Any, Any], solver: str = "cyipopt_direct"
+) -> tuple[BestResponse, np.ndarray]:
+    """The best-response model of the seller `menus` leaves to solve (its
+    ``best_response`` entry, else the one seller without a menu), its rivals set to
+    the others' published Token Packages menus; returns it and the rivals' offer."""
+    from pyomo_llmprice.errors import UserInputError
+
+    names = market.seller_names
+    target = menus.get(None) or next(iter([n for n in names if n not in menus]), None)
+    without = [n for n in names if n not in menus and n != target]
+    if target is None or without:
+        raise UserInputError(
+            "the menus file must name the seller to solve for ('best_response') or leave "
+            f"out exactly that seller's menu; sellers without a menu: {without or 'none'}"
+        )
+    seller = names.index(target)
+    utility = np.zeros((len(names), len(market.buyers.types)))
+    for s, name in enumerate(names):
+        if s != seller:
+            utility[s] = published_utility(market, s, menus[name])
+    response = BestResponse(market, seller, "packages", solver)
+    rival = market.taste.rivals(utility, seller)
+    response.set_rival(rival)
+    return response, rival

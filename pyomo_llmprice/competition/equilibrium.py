@@ -34,6 +34,10 @@ __all__ = ["GAIN_TOLERANCE", "Competition", "CompetitionResult"]
 GAIN_TOLERANCE = 1e-6
 #: offered utilities that move by less than this fraction of the value scale: converged
 CHANGE_TOLERANCE = 1e-7
+#: offers that stall (no new smallest move for CERTIFY_EVERY rounds) within this
+#: fraction of the value scale are put to the certificate
+CERTIFY_TOLERANCE = 1e-4
+CERTIFY_EVERY = 10
 #: ... and, in the continuation's earlier stages, this fraction
 STAGE_TOLERANCE = 1e-4
 #: smallest belief damping before the iteration gives up shrinking it
@@ -112,9 +116,10 @@ class Competition:
     ``allocations``); `plans` K restricts each seller to K two-part tariffs (Token
     Packages). `damping` is the first belief weight on the newest offers (1: plain
     best-response iteration). `starts` is how many starts each certificate re-solve
-    uses (at least 3: the profile, the default bundles priced to match the rivals and
-    the seller's monopoly menu). `continuation` follows the equilibrium from stronger
-    tastes down to the market's (:meth:`stages`).
+    uses (at least 4: the profile, the default bundles priced to match the rivals,
+    the seller's monopoly menu and the model's initial point solved cold).
+    `continuation` follows the equilibrium from stronger tastes down to the market's
+    (:meth:`stages`).
     """
 
     def __init__(
@@ -126,7 +131,7 @@ class Competition:
         options: dict[str, Any] | None = None,
         max_iter: int = 200,
         damping: float = 1.0,
-        starts: int = 4,
+        starts: int = 6,
         seed: int = 0,
         continuation: bool = True,
     ) -> None:
@@ -147,7 +152,7 @@ class Competition:
         self.options = options
         self.max_iter = int(max_iter)
         self.damping = float(damping)
-        self.starts = max(3, int(starts))
+        self.starts = max(4, int(starts))
         self.rng = np.random.default_rng(seed)
         self.continuation = bool(continuation)
         self.taste = market.taste  # the continuation's current stage
@@ -215,6 +220,7 @@ class Competition:
         damping = self.damping
         last_change = np.inf
         converged = False
+        since, lowest = 0, np.inf
         with progress_bar(total=self.max_iter, desc="best responses", unit="round") as bar:
             for _ in range(self.max_iter):
                 state.iterations += 1
@@ -238,13 +244,25 @@ class Competition:
                     damping /= 2
                 last_change = change
                 ok = all(m is not None and m.status == "optimal" for m in menus)
-                if not (ok and max(change, belief_gap) < tolerance):
+                moved = max(change, belief_gap)
+                since += 1
+                if moved < lowest:
+                    lowest, since = moved, 0
+                # converged; or stalled close to it (no new low for CERTIFY_EVERY rounds,
+                # offers creeping between nearly equal local optima): then the
+                # certificate decides, since a profile no seller gains from is an
+                # equilibrium however its offers still move
+                close = certify and moved < CERTIFY_TOLERANCE and since >= CERTIFY_EVERY
+                if not (ok and (moved < tolerance or close)):
                     continue
+                since = 0
                 if not certify:
                     return None  # type: ignore[return-value]
                 converged = True
                 result = self._certify(menus, state.iterations, state.history)  # type: ignore[arg-type]
-                if result.status == "optimal" or not any(m is not None for m in result.better):
+                if result.status == "optimal" or (
+                    moved < tolerance and not any(m is not None for m in result.better)
+                ):
                     return result
                 # a better response was found from another start: continue from it
                 converged = False
@@ -278,13 +296,15 @@ class Competition:
         floor = -np.inf if keep is None else self.seller_profit(keep, rival)
         best: tuple[float, SellerMenu | None, np.ndarray] = (floor, keep, here)
         last: SellerMenu | None = None
-        for kind in (None, "matched", "monopoly"):
+        for kind in (None, "matched", "monopoly", "initial"):
             start = None
             if kind == "matched":
                 start = response.matched_start(rival)
             elif kind == "monopoly":
                 start = response.monopoly_start(rival)
-            menu = response.solve(rival, start)
+            elif kind == "initial":
+                start = response.initial_start()
+            menu = response.solve(rival, start, cold=kind == "initial")
             last = menu
             if menu.status == "optimal" and menu.incentive_compatible:
                 value = self.seller_profit(menu, rival)
@@ -312,8 +332,8 @@ class Competition:
             here = response.snapshot()
             best = profit[s]
             solved = 0
-            for start in self._starts(s, here, rival):
-                menu = response.solve(rival, start)
+            for start, cold in self._starts(s, here, rival):
+                menu = response.solve(rival, start, cold)
                 if menu.status != "optimal" or not menu.incentive_compatible:
                     continue
                 solved += 1
@@ -355,11 +375,19 @@ class Competition:
         )
         return result
 
-    def _starts(self, seller: int, here: np.ndarray, rival: np.ndarray) -> list[np.ndarray]:
-        """The profile, the model's default bundles priced to match the rivals, the
-        seller's monopoly menu, then random perturbations of the profile."""
+    def _starts(
+        self, seller: int, here: np.ndarray, rival: np.ndarray
+    ) -> list[tuple[np.ndarray, bool]]:
+        """(start, cold) pairs: the profile, the default bundles priced to match the
+        rivals, the seller's monopoly menu, the model's initial point solved cold (with
+        Ipopt's own barrier start), then random perturbations of the profile."""
         response = self.responses[seller]
-        starts = [here, response.matched_start(rival), response.monopoly_start(rival)]
+        starts = [
+            (here, False),
+            (response.matched_start(rival), False),
+            (response.monopoly_start(rival), False),
+            (response.initial_start(), True),
+        ]
         while len(starts) < self.starts:
-            starts.append(here * np.exp(self.rng.normal(0.0, 0.3, here.shape)))
+            starts.append((here * np.exp(self.rng.normal(0.0, 0.3, here.shape)), False))
         return starts

@@ -95,7 +95,12 @@ class PlanBestResponse:
         share = self.taste.own_probability(util, rival)
         return float(np.sum(self.prob * share * (pay - cost)))
 
-    def solve(self, rival: np.ndarray, start: np.ndarray | None = None) -> SellerMenu:
+    def initial_start(self) -> np.ndarray:
+        return self._initial.copy()
+
+    def solve(
+        self, rival: np.ndarray, start: np.ndarray | None = None, cold: bool = False
+    ) -> SellerMenu:
         """The best K-plan menu against `rival` from `start` (default: the last point)."""
         x0 = self.point if start is None else np.asarray(start, float)
         scale = max(self.money, 1e-300)

@@ -32,7 +32,13 @@ from pyomo_llmprice.io.dat import (
     _technology,
 )
 
-__all__ = ["COMPETITION_PARAMS", "COMPETITION_SETS", "read_competition"]
+__all__ = [
+    "COMPETITION_PARAMS",
+    "COMPETITION_SETS",
+    "MENU_COLUMNS",
+    "read_competition",
+    "read_menus_json",
+]
 
 COMPETITION_SETS: tuple[str, ...] = (*SETS, "SELLERS")
 MARKET_PARAMS: tuple[str, ...] = ("taste", "taste_scale", "outside_option")
@@ -140,3 +146,58 @@ def _taste(data: dict[str, Any], where: str) -> str:
     if value not in TASTES:
         raise InstanceError(where, "taste", f"unknown taste {value!r}; known: {', '.join(TASTES)}")
     return value
+
+
+#: the per-type columns of a seller's menu in the JSON of ``llmprice compete``
+MENU_COLUMNS: tuple[str, ...] = ("input_tokens", "output_tokens", "finetune_tokens", "payment")
+
+
+def read_menus_json(path: str | Path, market: CompetitionInstance) -> dict[str, dict[str, Any]]:
+    """Sellers' menus from a ``llmprice compete --json`` file (its ``sellers``, or
+    ``last_profile.sellers`` of a profile that is no equilibrium), checked against
+    `market`: seller name -> {column: values in the market's type order}, plus the
+    file's ``best_response`` entry (the seller to solve for) under key None."""
+    import json
+
+    import numpy as np
+
+    where = str(path)
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InstanceError(where, "file", "no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InstanceError(where, "file", f"not a JSON file: {exc}") from None
+    if not isinstance(doc, dict):
+        raise InstanceError(where, "file", "expected a JSON object (llmprice compete --json)")
+    sellers = doc.get("sellers") or (doc.get("last_profile") or {}).get("sellers")
+    if not isinstance(sellers, list):
+        raise InstanceError(where, "sellers", "missing: expected llmprice compete's JSON")
+    labels = list(market.buyers.types.labels)
+    known = set(market.seller_names)
+    out: dict[Any, Any] = {}
+    for n, entry in enumerate(sellers):
+        name = str(entry.get("seller")) if isinstance(entry, dict) else None
+        if name not in known:
+            raise InstanceError(where, f"sellers[{n}]", f"seller {name!r} is not in SELLERS")
+        rows = {str(r.get("type")): r for r in entry.get("menu") or [] if isinstance(r, dict)}
+        missing = [lab for lab in labels if lab not in rows]
+        if missing:
+            raise InstanceError(where, f"sellers[{n}].menu", f"no row for type {missing[0]!r}")
+        columns = {}
+        for col in MENU_COLUMNS:
+            try:
+                values = np.array([float(rows[lab][col]) for lab in labels])
+            except (KeyError, TypeError, ValueError):
+                raise InstanceError(
+                    where, f"sellers[{n}].menu", f"every row needs a number {col!r}"
+                ) from None
+            if not np.all(np.isfinite(values)) or (col != "payment" and np.any(values < 0)):
+                raise InstanceError(where, f"sellers[{n}].menu", f"bad {col!r} values")
+            columns[col] = values
+        out[name] = columns
+    target = doc.get("best_response")
+    if target is not None and str(target) not in known:
+        raise InstanceError(where, "best_response", f"seller {target!r} is not in SELLERS")
+    out[None] = None if target is None else str(target)
+    return out
