@@ -26,6 +26,7 @@ _LAZY = {
     "certify_menu": "pyomo_llmprice.result",
     "design_plans": "pyomo_llmprice.tariffs",
     "linear_pricing": "pyomo_llmprice.tariffs",
+    "Competition": "pyomo_llmprice.competition",
     "calibrate_usage": "pyomo_llmprice.calibration",
 }
 

@@ -208,6 +208,10 @@ def plot_competition(result: Any, path: str | Path | None = None) -> Figure:
     polys = axes[2].stackplot(theta[order], *stacks, labels=labels)
     for poly, label in zip(polys, labels, strict=True):
         poly.set_gid(f"share:{label}")
+    fees = np.abs(np.concatenate([np.asarray(ln.get_ydata(), float) for ln in axes[0].lines]))
+    fees = fees[np.isfinite(fees) & (fees > 0)]
+    if fees.size and fees.max() > 100 * fees.min():  # fees spanning decades: a log scale
+        axes[0].set_yscale("symlog", linthresh=float(fees.min()))
     axes[0].set(xlabel="type index theta", ylabel="fixed fee", title="fixed fee of each plan")
     axes[1].set(xlabel="type index theta", ylabel="markup over cost", title="per-token markup")
     axes[2].set(xlabel="type index theta", ylabel="choice probability", title="market shares")
