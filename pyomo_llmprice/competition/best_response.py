@@ -167,12 +167,15 @@ class BestResponse:
 
     # -- the point ------------------------------------------------------------------
     def variables(self) -> list[Any]:
+        """The model's free variables, in a fixed order (a start is a vector of them)."""
         return [v for v in self.model.component_data_objects(pyo.Var) if not v.fixed]
 
     def snapshot(self) -> np.ndarray:
+        """The current point, to come back to after trying other starts."""
         return np.array([v.value if v.value is not None else 0.0 for v in self.variables()])
 
     def restore(self, point: np.ndarray) -> None:
+        """Put the model at `point` (from :meth:`snapshot` or a start)."""
         for v, val in zip(self.variables(), point, strict=True):
             v.set_value(float(val), skip_validation=True)
 

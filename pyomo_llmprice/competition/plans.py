@@ -48,9 +48,11 @@ class PlanBestResponse:
 
     # -- the point: fees in units of the value scale, log markups -------------------
     def snapshot(self) -> np.ndarray:
+        """The current fees and log markups."""
         return self.point.copy()
 
     def restore(self, point: np.ndarray) -> None:
+        """Put the plans at `point`."""
         self.point = np.asarray(point, float).copy()
 
     def set_taste(self, taste: Any) -> None:
@@ -96,12 +98,14 @@ class PlanBestResponse:
         return float(np.sum(self.prob * share * (pay - cost)))
 
     def initial_start(self) -> np.ndarray:
+        """The default plans (markups spread over [1, 2])."""
         return self._initial.copy()
 
     def solve(
         self, rival: np.ndarray, start: np.ndarray | None = None, cold: bool = False
     ) -> SellerMenu:
-        """The best K-plan menu against `rival` from `start` (default: the last point)."""
+        """The best K-plan menu against `rival` from `start` (default: the last point);
+        `cold` is the Ipopt models' switch and means nothing to Nelder-Mead."""
         x0 = self.point if start is None else np.asarray(start, float)
         scale = max(self.money, 1e-300)
         res = optimize.minimize(

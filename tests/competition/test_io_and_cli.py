@@ -206,3 +206,23 @@ def test_pyomo_solve_without_the_menus_file_is_one_line(tmp_path: Path, monkeypa
     assert run.errorcode == 2 if hasattr(run, "errorcode") else True
     lines = [ln for ln in err.splitlines() if ln.startswith("pyomo solve: error: ")]
     assert len(lines) == 1 and "JSON" in lines[0], err
+
+
+def test_allocations_setting_is_cost_plus_fee_too(tmp_path: Path, capsys) -> None:
+    """Token Allocations menus (value-scale types, scale constraint): competition in
+    utility space gives the same closed form, markup 1 and fee sigma S / (S - 1)."""
+    text = GOOD.replace(
+        "param : prob theta :=\n  low 0.3 0.4\n  mid 0.4 0.7\n  high 0.3 1.0 ;",
+        "param : prob value_per_task scale :=\n  low 0.3 0.5 0.3\n  mid 0.4 0.8 0.6\n"
+        "  high 0.3 1.0 1.0 ;",
+    )
+    assert "value_per_task" in text
+    out = tmp_path / "alloc.json"
+    path = write(tmp_path, text)
+    assert main(["compete", str(path), "--setting", "allocations", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["status"] == "optimal" and doc["setting"] == "allocations"
+    for seller in doc["sellers"]:
+        for row in seller["menu"]:
+            assert row["markup"] == pytest.approx(1.0, abs=1e-5)
+            assert row["fixed_fee"] == pytest.approx(0.1, rel=1e-5)
