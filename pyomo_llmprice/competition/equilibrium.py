@@ -84,9 +84,6 @@ class CompetitionResult:
     def welfare(self) -> float:
         return self.consumer_surplus + float(self.profit.sum())
 
-    def max_ic_violation(self) -> float:
-        return max(m.max_ic_violation for m in self.menus)
-
     def to_json(self) -> dict[str, Any]:
         """The JSON document of ``llmprice compete --json`` (issue #16's schema)."""
         from pyomo_llmprice.report.competition import result_json
@@ -206,11 +203,14 @@ class Competition:
             self._set_taste(scale)
             self._iterate(state, STAGE_TOLERANCE, certify=False)
         self._set_taste(stages[-1])
-        return self._iterate(state, CHANGE_TOLERANCE, certify=True)
+        result = self._iterate(state, CHANGE_TOLERANCE, certify=True)
+        assert result is not None  # certify=True always returns one
+        return result
 
-    def _iterate(self, state: _State, tolerance: float, certify: bool) -> CompetitionResult:
+    def _iterate(self, state: _State, tolerance: float, certify: bool) -> CompetitionResult | None:
         """Damped best responses from `state` until offers move by less than
-        `tolerance` of the value scale (or the round limit)."""
+        `tolerance` of the value scale (or the round limit); with `certify`, the
+        certified (or not) result, else None (a continuation stage)."""
         from pyomo_llmprice.progress import progress_bar
 
         taste = self.taste
@@ -257,7 +257,7 @@ class Competition:
                     continue
                 since = 0
                 if not certify:
-                    return None  # type: ignore[return-value]
+                    return None
                 converged = True
                 result = self._certify(menus, state.iterations, state.history)  # type: ignore[arg-type]
                 if result.status == "optimal" or (
@@ -272,7 +272,7 @@ class Competition:
                         utility[s] = menu.utility()[0]
                         beliefs[s] = None
         if not certify:
-            return None  # type: ignore[return-value]
+            return None
         result = self._certify(menus, state.iterations, state.history)  # type: ignore[arg-type]
         if not converged:
             result.status = "not_converged"
