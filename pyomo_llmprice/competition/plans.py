@@ -45,6 +45,7 @@ class PlanBestResponse:
         self.point = np.concatenate([np.full(k, 0.05), np.log(np.linspace(1.0, 2.0, k + 1)[:-1])])
         self.point[0] = 0.1
         self._initial = self.point.copy()
+        self._monopoly: np.ndarray | None = None
 
     # -- the point: fees in units of the value scale, log markups -------------------
     def snapshot(self) -> np.ndarray:
@@ -60,9 +61,23 @@ class PlanBestResponse:
         self.taste = taste
 
     def monopoly_start(self, rival: np.ndarray) -> np.ndarray:
-        """Another fixed start: markups over [1, 3], fees a tenth of the value scale."""
-        k = self.plans
-        return np.concatenate([np.full(k, 0.1), np.log(np.linspace(1.0, 3.0, k + 1)[:-1])])
+        """The seller's monopoly design of K plans (:func:`tariffs.design_plans` on its
+        own instance, computed once), fees lowered by 5 taste scales so that its buyers
+        come; the default start where the design cannot be made (fewer types than K)."""
+        from pyomo_llmprice.tariffs.design import design_plans
+
+        if self._monopoly is None:
+            try:
+                menu = design_plans(self.instance, self.plans, progress=False).menu
+            except ValueError:
+                self._monopoly = self._initial.copy()
+            else:
+                fees = menu.fees() / self.money
+                markups = menu.price_matrix()[:, 0] / self.unit_costs[0]
+                self._monopoly = np.concatenate([fees, np.log(np.maximum(markups, 1e-6))])
+        start = self._monopoly.copy()
+        start[: self.plans] -= 5 * self.taste.scale / self.money
+        return start
 
     def matched_start(self, rival: np.ndarray) -> np.ndarray:
         """The default markups with fees 0 (a start; Nelder-Mead needs no care here)."""
