@@ -19,7 +19,7 @@ import pyomo.environ as pyo
 
 from pyomo_llmprice.competition.market import CompetitionInstance
 from pyomo_llmprice.settings import check_setting
-from pyomo_llmprice.tariffs.markups import fixed_fee, implied_markup, package_plans
+from pyomo_llmprice.tariffs.markups import menu_plans
 from pyomo_llmprice.units import first_best_values
 from pyomo_llmprice.verify import verify_menu
 
@@ -106,19 +106,19 @@ def menu_from_arrays(
     status: str,
 ) -> SellerMenu:
     """A :class:`SellerMenu` from published tokens and payments: cost, plans (markup
-    and fee, one per distinct item, from :func:`package_plans`) and tolerance."""
+    and fee, one per distinct item, from the package's one plan function
+    :func:`~pyomo_llmprice.tariffs.markups.menu_plans`) and tolerance."""
     tech = instance.technology
     x, y, z = (np.asarray(t, float) for t in tokens)
     payment = np.asarray(payment, float)
     cost = np.asarray(tech.cost(x, y, z), float)
-    markup = implied_markup(np.diag(value), x, y, z, tech)
-    # one plan per distinct item (types with identical items share it)
+    # one plan per distinct item (types with identical items share it); an item of no
+    # tokens is the null bundle, with no plan
     keys = np.round(np.column_stack([x, y, z, payment]), 9)
     _, package = np.unique(keys, axis=0, return_inverse=True)
+    package = np.where(x + y + z > 0, package.ravel() + 1, 0)
     prob = np.asarray(instance.types.prob, float)
-    plan_markup, plan_fee = package_plans(package.ravel() + 1, prob, markup, payment, cost)
-    bad = ~np.isfinite(plan_markup)
-    plan_fee[bad] = fixed_fee(payment[bad], np.nan, cost[bad])
+    plan_markup, plan_fee = menu_plans(package, prob, np.diag(value), x, y, z, payment, cost, tech)
     return SellerMenu(
         seller=seller,
         labels=tuple(instance.types.labels),
