@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     # quadratic-cost screening (Mussa-Rosen, Rochet-Chone): the class HiGHS can take
-    chosen = [i for i in screening if len(i.types) <= args.max_types_global]
+    chosen = [i for i in screening if len(i.prob) <= args.max_types_global]
     tables.append(
         compare(
             chosen,

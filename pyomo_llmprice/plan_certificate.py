@@ -206,7 +206,9 @@ def certify_plans(
     gap = (bound - best) / max(abs(best), 1e-12) if math.isfinite(best) else math.inf
     if math.isfinite(gap) and -CERTIFY_TOL <= gap < 0:
         gap = 0.0  # the bound meets the design within the solvers' tolerance
-    elif math.isfinite(gap) and gap < 0:
+    status = run.status
+    if math.isfinite(gap) and gap < 0:  # a proof contradicted by a design that exists
+        status = "verification_failed"
         note = (note + "; " if note else "") + (
             "the bound is below a verified design beyond the solver's tolerance: "
             "the certificate does not hold"
@@ -218,7 +220,7 @@ def certify_plans(
     return PlanCertificate(
         K=k,
         solver=solver,
-        status=run.status,
+        status=status,
         termination=run.termination,
         global_bound=bound,
         global_gap=gap,

@@ -190,11 +190,16 @@ def _scip_with_progress(on_progress: Progress) -> Any:
 
 
 def default_options(solver: str, threads: int | None = 1) -> dict[str, Any]:
-    """Options for a bound that means something at the model's scale (and a quiet SCIP)."""
+    """A relative gap of 1e-6 (and a quiet SCIP).
+
+    Feasibility tolerances stay the solvers' own (1e-6): a bound proven on the problem
+    relaxed by a tolerance still bounds the exact one, while a tighter tolerance made
+    SCIP declare a feasible plan design infeasible (its presolve at 1e-9 cut off ties
+    that hold to 1e-16), i.e. a bound below a design that exists."""
     if solver.startswith("scip"):
-        return {"numerics/feastol": 1e-9, "limits/gap": 1e-6, "display/verblevel": 0}
+        return {"limits/gap": 1e-6, "display/verblevel": 0}
     if solver.startswith("gurobi"):
-        opts: dict[str, Any] = {"FeasibilityTol": 1e-9, "MIPGap": 1e-6}
+        opts: dict[str, Any] = {"MIPGap": 1e-6}
         if threads:
             opts["Threads"] = threads
         return opts

@@ -133,3 +133,30 @@ def test_gurobi_size_limit_is_skipped_not_a_crash() -> None:
         pytest.skip("this Gurobi licence is not size-limited")
     assert cert.note.startswith("skipped: size limit")
     assert cert.local_profit == pytest.approx(local.profit)
+
+
+def test_the_local_design_is_a_point_of_the_minlp_for_the_solver() -> None:
+    """Fixing a local design's plans and choices leaves a feasible MINLP worth its profit.
+
+    With SCIP's feasibility tolerance at 1e-9 this 15-type, 3-plan design (ties between
+    adjacent plans hold to 1e-16) was declared infeasible, and the 'proven' bound fell
+    3% below a design that exists; the solvers' own tolerances keep it."""
+    from pyomo_llmprice.solvers.global_minlp import solve_global
+
+    edges = np.linspace(0.0, 1.0, 16)
+    theta, prob = (edges[:-1] + edges[1:]) / 2, np.diff(2 * edges - edges**2)
+    local = design_plans((theta, prob), 3, technology=TECH, progress=False)
+    plan = build_plan_model(theta, prob, TECH, 3)
+    mdl = plan.model
+    markups = np.array([p.markup for p in local.menu.plans])
+    order = np.argsort(-markups)  # the model orders plans by decreasing markup
+    slot = {int(o): j for j, o in enumerate(order)}
+    for j, o in enumerate(order):
+        mdl.r[j].fix(1 / markups[o])
+        mdl.fee[j].fix(local.menu.plans[o].fixed_fee / plan.scale)
+    for i, c in enumerate(local.outcome.choice[plan.order]):
+        for j in range(3):
+            mdl.x[i, j].fix(int(c >= 0 and slot[int(c)] == j))
+    run = solve_global(mdl, "scip_direct")
+    assert run.status == "optimal"
+    assert run.incumbent * plan.scale == pytest.approx(local.profit, rel=1e-6)
