@@ -18,6 +18,7 @@ from pyomo_llmprice.generation import solve_menu
 from pyomo_llmprice.instance import Instance, ScreeningInstance
 from pyomo_llmprice.io import read_instance
 from pyomo_llmprice.outcomes import iteration_count, load_point, solver_or_error, solver_outcome
+from pyomo_llmprice.plugins import DEFAULT_SOLVER
 from pyomo_llmprice.result import MenuResult, certify_menu, type_tolerances
 from pyomo_llmprice.settings import check_setting
 from pyomo_llmprice.solvers.options import CHAIN_IPOPT_OPTIONS, DEFAULT_IPOPT_OPTIONS
@@ -26,6 +27,7 @@ from pyomo_llmprice.theory import excluded_types
 __all__ = [
     "build_model",
     "read_menu",
+    "resolve_method",
     "solve_instance",
     "solve_model",
 ]
@@ -49,7 +51,7 @@ def build_model(
 
 def solve_model(
     model: pyo.Block,
-    solver: str = "cyipopt_direct",
+    solver: str = DEFAULT_SOLVER,
     options: dict[str, Any] | None = None,
     tee: bool = False,
     time_limit: float | None = None,
@@ -164,6 +166,19 @@ def _without_dust(model: pyo.Block, result: MenuResult, solve: Any) -> MenuResul
     return result
 
 
+NLP_ARGUMENTS = ("solver", "options", "tee")
+"""Arguments of :func:`solve_model` that only the Pyomo NLP honours."""
+
+
+def resolve_method(method: str, ic: str = "auto", **nlp_arguments: Any) -> str:
+    """The method to run: ``"auto"`` becomes ``"nlp"`` when the caller asked for
+    something only the NLP has (a solver, solver options, the solver's log, an IC
+    formulation); the exact method then never silently ignores a choice."""
+    if method == "auto" and (ic != "auto" or any(nlp_arguments.get(k) for k in NLP_ARGUMENTS)):
+        return "nlp"
+    return method
+
+
 def solve_instance(
     instance: Instance | ScreeningInstance | str | Path,
     setting: str = "packages",
@@ -173,12 +188,10 @@ def solve_instance(
 ) -> MenuResult:
     """Read (if a path), build, solve and verify in one call. `method` as in
     :func:`solve_model`, default ``"auto"``: exact where the problem is one-dimensional
-    (no Pyomo model is built), unless Ipopt `options`, `tee` or an `ic` set ask for the
-    NLP."""
+    (no Pyomo model is built), unless the call asks for the NLP (:func:`resolve_method`)."""
     if not isinstance(instance, (Instance, ScreeningInstance)):
         instance = read_instance(instance)
-    if method == "auto" and (kwds.get("options") or kwds.get("tee") or ic != "auto"):
-        method = "nlp"
+    method = resolve_method(method, ic, **kwds)
     exact = solve_instance_exactly(instance, setting, method, kwds.get("tolerance", 1e-6))
     if exact is not None:
         return exact

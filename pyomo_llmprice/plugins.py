@@ -15,6 +15,9 @@ __all__ = ["load"]
 
 check_pyomo_version()
 
+DEFAULT_SOLVER = "cyipopt_direct"
+"""The solver every door uses unless told otherwise (Ipopt bundled with cyipopt)."""
+
 SOLVERS = {
     "cyipopt_direct": "Ipopt (bundled with cyipopt) on an in-memory compilation of the model",
     "casadi_ipopt": "CasADi nlpsol('ipopt') on the same in-memory compilation",

@@ -39,6 +39,7 @@ import pandas as pd
 from pyomo_llmprice.errors import UserInputError
 from pyomo_llmprice.instance import Instance
 from pyomo_llmprice.pipeline import solve_instance
+from pyomo_llmprice.plugins import DEFAULT_SOLVER
 from pyomo_llmprice.result import MenuResult
 from pyomo_llmprice.tariffs import tariff_menu_from_result
 from pyomo_llmprice.technology import Technology
@@ -132,7 +133,7 @@ class LLMPricingModel:
         beta: float = 0.25,
         gamma: float = 0.25,
         base_quality: float = 1.0,
-        solver: str = "cyipopt_direct",
+        solver: str = DEFAULT_SOLVER,
         solver_options: Mapping[str, Any] | None = None,
     ) -> None:
         cost_input, cost_output = _token_costs(cost_per_token)

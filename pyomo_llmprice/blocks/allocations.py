@@ -26,7 +26,6 @@ from pyomo_llmprice.certificate import (
     allocations_task_values,
     allocations_value_scale_values,
 )
-from pyomo_llmprice.errors import UserInputError
 from pyomo_llmprice.instance import Instance, InstanceError
 from pyomo_llmprice.settings import Setting, register_setting
 
@@ -47,9 +46,11 @@ class TokenAllocationsData(TokenMenuData):
         inst = config.instance
         where = getattr(inst, "path", None) or getattr(inst, "name", None) or "TokenAllocations"
         if config.ic == "adjacent":
-            raise UserInputError(
-                f"{where}: ic: adjacent IC is exact only for one-dimensional types and Token "
-                "Allocations types are not; use ic='all_pairs', 'generated' or 'auto'"
+            raise InstanceError(
+                where,
+                "ic",
+                "adjacent IC is exact only for one-dimensional types and Token Allocations "
+                "types are not; use ic='all_pairs', 'generated' or 'auto'",
             )
         if isinstance(inst, Instance):
             cls._check_instance(inst, where)

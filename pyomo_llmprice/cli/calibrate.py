@@ -25,6 +25,7 @@ from pyomo_llmprice.cli._common import (
     writing,
 )
 from pyomo_llmprice.cli.tariffs import nonnegative_int, positive_int
+from pyomo_llmprice.plugins import DEFAULT_SOLVER
 
 HELP = "infer buyer types from a usage log and price the counterfactual"
 
@@ -109,7 +110,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=nonnegative_int, default=0, metavar="N", help="seed")
     parser.add_argument(
-        "--solver", default="cyipopt_direct", help=solver_help("the solver of the optimal menu")
+        "--solver", default=DEFAULT_SOLVER, help=solver_help("the solver of the optimal menu")
     )
 
 
@@ -117,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.out, "--out")  # before anything is read or solved
     check_output(args.json, "--json")
 
-    from pyomo_llmprice.calibration.calibrate import calibrate_files, counterfactual, summary
     from pyomo_llmprice.analysis import overall_status
+    from pyomo_llmprice.calibration.calibrate import calibrate_files, counterfactual, summary
     from pyomo_llmprice.io import write_dat
 
     calibration = calibrate_files(

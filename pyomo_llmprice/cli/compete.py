@@ -12,6 +12,7 @@ from pyomo_llmprice.cli._common import (
     writing,
 )
 from pyomo_llmprice.cli.tariffs import positive_int
+from pyomo_llmprice.plugins import DEFAULT_SOLVER
 
 HELP = "equilibrium menus of several competing sellers, certified against deviations"
 
@@ -56,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "two fixed starts and a cold solve; the rest perturb the profile at random)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random starts")
-    parser.add_argument("--solver", default="cyipopt_direct", help=solver_help())
+    parser.add_argument("--solver", default=DEFAULT_SOLVER, help=solver_help())
     parser.add_argument(
         "--solver-options",
         default="",

@@ -15,6 +15,7 @@ from pyomo_llmprice.cli._common import (
     solver_help,
     writing,
 )
+from pyomo_llmprice.plugins import DEFAULT_SOLVER
 from pyomo_llmprice.settings import ic_options, setting_names
 
 HELP = "solve an instance and print the verified menu"
@@ -36,10 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="exact: one-dimensional menus by ironing and a pointwise maximum, no NLP "
         "(Token Packages, one-task or one-scale Token Allocations, one-dimensional "
         "screening; otherwise one warning line and the NLP runs); nlp: always the Pyomo "
-        "model and --solver; auto (default): exact where it applies unless --solver-options, "
-        "--tee or --ic ask for the NLP, the NLP elsewhere",
+        "model and --solver; auto (default): exact where it applies unless --solver, "
+        "--solver-options, --tee or --ic ask for the NLP, the NLP elsewhere",
     )
-    parser.add_argument("--solver", default="cyipopt_direct", help=solver_help())
+    parser.add_argument("--solver", default=None, help=solver_help())
     parser.add_argument(
         "--ic",
         choices=ic_options(),
@@ -104,30 +105,28 @@ def options_and_instance(args: argparse.Namespace) -> tuple[dict[str, Any], Any]
         raise SolverOptionError(f"--solver-options: {err}") from None
     if not getattr(args, "allow_file_options", False):
         refuse_file_options(options, "--solver-options", "unless --allow-file-options is given")
-    solver_or_error(args.solver)  # a misspelt solver is refused before any work
+    solver_or_error(args.solver or DEFAULT_SOLVER)  # a misspelt one is refused before any work
     return options, read_instance(args.instance)
 
 
 def run(args: argparse.Namespace) -> int:
     from pyomo_llmprice.exact import solve_instance_exactly
     from pyomo_llmprice.limits import as_deadline
-    from pyomo_llmprice.pipeline import build_model, solve_model
+    from pyomo_llmprice.pipeline import build_model, resolve_method, solve_model
 
     deadline = as_deadline(args.time_limit)  # the command's clock starts here
     check_output(args.json, "--json")  # before the solve, not after it
     check_output(args.csv, "--csv")
     options, instance = options_and_instance(args)
     # the exact method builds no model: no memory limit applies to it
-    method = args.method
-    if method == "auto" and (options or args.tee or args.ic != "auto"):  # asks for the NLP
-        method = "nlp"
+    method = resolve_method(args.method, args.ic, solver=args.solver, options=options, tee=args.tee)
     result = solve_instance_exactly(instance, args.setting, method)
     if result is None:
         refuse_oversized(args, instance, args.setting, args.ic)
         model = build_model(instance, args.setting, args.ic)
         result = solve_model(
             model,
-            solver=args.solver,
+            solver=args.solver or DEFAULT_SOLVER,
             options=options,
             tee=args.tee,
             time_limit=deadline,

@@ -27,6 +27,7 @@ from pyomo_llmprice.cli._common import (
     solver_help,
     writing,
 )
+from pyomo_llmprice.plugins import DEFAULT_SOLVER
 
 #: --global-solver choices (solvers.global_minlp.GLOBAL_SOLVERS, without importing it)
 GLOBAL_SOLVER_CHOICES = ("scip_direct", "gurobi_direct_minlp")
@@ -79,7 +80,7 @@ def add_design_arguments(parser: argparse.ArgumentParser) -> None:
         help="seed of the random starts (default 0)",
     )
     parser.add_argument(
-        "--solver", default="cyipopt_direct", help=solver_help("the solver of the full menu")
+        "--solver", default=DEFAULT_SOLVER, help=solver_help("the solver of the full menu")
     )
     parser.add_argument(
         "--solver-options",

@@ -18,6 +18,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from pyomo_llmprice.competition.market import CompetitionInstance
+from pyomo_llmprice.plugins import DEFAULT_SOLVER
 from pyomo_llmprice.settings import check_setting
 from pyomo_llmprice.tariffs.markups import menu_plans
 from pyomo_llmprice.units import first_best_values
@@ -148,7 +149,7 @@ class BestResponse:
         market: CompetitionInstance,
         seller: int,
         setting: str = "packages",
-        solver: str = "cyipopt_direct",
+        solver: str = DEFAULT_SOLVER,
         options: dict[str, Any] | None = None,
     ) -> None:
         from pyomo_llmprice.pipeline import DEFAULT_IPOPT_OPTIONS
@@ -359,7 +360,7 @@ MENU_TOKENS = ("input_tokens", "output_tokens", "finetune_tokens")
 
 
 def best_response_to_file(
-    market: CompetitionInstance, menus: dict[Any, Any], solver: str = "cyipopt_direct"
+    market: CompetitionInstance, menus: dict[Any, Any], solver: str = DEFAULT_SOLVER
 ) -> tuple[BestResponse, np.ndarray]:
     """The best-response model of the seller `menus` leaves to solve (its
     ``best_response`` entry, else the one seller without a menu), its rivals set to

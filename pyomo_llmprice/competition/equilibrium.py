@@ -26,6 +26,7 @@ from pyomo_llmprice.competition.best_response import BestResponse, SellerMenu
 from pyomo_llmprice.competition.market import CompetitionInstance
 from pyomo_llmprice.competition.plans import PlanBestResponse
 from pyomo_llmprice.errors import UserInputError
+from pyomo_llmprice.plugins import DEFAULT_SOLVER
 from pyomo_llmprice.units import value_scale
 
 __all__ = ["GAIN_TOLERANCE", "Competition", "CompetitionResult"]
@@ -124,7 +125,7 @@ class Competition:
         market: CompetitionInstance,
         setting: str = "packages",
         plans: int | None = None,
-        solver: str = "cyipopt_direct",
+        solver: str = DEFAULT_SOLVER,
         options: dict[str, Any] | None = None,
         max_iter: int = 200,
         damping: float = 1.0,

@@ -41,6 +41,7 @@ import numpy as np
 
 from pyomo_llmprice.errors import UserInputError, require
 from pyomo_llmprice.io import TECHNOLOGY_PARAMS
+from pyomo_llmprice.plugins import DEFAULT_SOLVER
 from pyomo_llmprice.settings import ic_options, setting_names
 from pyomo_llmprice.solvers.config import file_options
 
@@ -132,7 +133,7 @@ class SweepSpec:
     path: str | None
     base: Path
     setting: str = "packages"
-    solver: str = "cyipopt_direct"
+    solver: str = DEFAULT_SOLVER
     ic: str = "auto"
     time_limit: float | None = None
     solver_options: dict[str, Any] = field(default_factory=dict)

@@ -39,6 +39,7 @@ from pyomo.mpec import Complementarity, complements
 
 from pyomo_llmprice.generation import solve_once
 from pyomo_llmprice.outcomes import load_point
+from pyomo_llmprice.plugins import DEFAULT_SOLVER
 from pyomo_llmprice.solvers.options import MPEC_IPOPT_OPTIONS
 from pyomo_llmprice.tariffs.buyers import BuyerModel, buyer_for
 from pyomo_llmprice.tariffs.fees import PlanFees
@@ -112,7 +113,7 @@ def untransformed_complementarities(model: pyo.Block) -> list[str]:
 
 def solve_mpec(
     model: pyo.ConcreteModel,
-    solver: str = "cyipopt_direct",
+    solver: str = DEFAULT_SOLVER,
     options: dict[str, Any] | None = None,
     homotopy: Sequence[float] = HOMOTOPY,
 ) -> tuple[bool, str]:
@@ -159,7 +160,7 @@ def kkt_best_response(
     prices: ArrayLike,
     technology: Technology,
     start: ArrayLike | None = None,
-    solver: str = "cyipopt_direct",
+    solver: str = DEFAULT_SOLVER,
 ) -> tuple[FloatArray, bool]:
     """Tokens ``(n, 3)`` of buyers ``theta`` at ``prices`` (3,) from their KKT system alone.
 
@@ -199,7 +200,7 @@ class MpecPlanProblem:
         prob: FloatArray,
         technology: Technology,
         buyer: BuyerModel | None = None,
-        solver: str = "cyipopt_direct",
+        solver: str = DEFAULT_SOLVER,
     ) -> None:
         self.theta = theta
         self.prob = prob

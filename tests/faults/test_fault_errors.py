@@ -7,7 +7,7 @@ import pickle
 import pytest
 from fault_data import one_line_error
 
-from pyomo_llmprice import pipeline
+from pyomo_llmprice import result
 from pyomo_llmprice.cli import main
 from pyomo_llmprice.cli._common import EXIT_INPUT, EXIT_INTERNAL, is_user_error
 from pyomo_llmprice.errors import SolverOptionError, UnknownSolverError, UserInputError
@@ -144,7 +144,7 @@ def broken_verification(*args, **kwds):
 
 def test_internal_value_error_is_not_bad_input(theta3, capsys, monkeypatch):
     """A ValueError from inside the package is a bug: traceback, exit 1, never exit 2."""
-    monkeypatch.setattr(pipeline, "verify_menu", broken_verification)
+    monkeypatch.setattr(result, "verify_menu", broken_verification)
     assert main(["solve", str(theta3)]) == EXIT_INTERNAL
     err = capsys.readouterr().err
     assert "Traceback" in err and "broken_verification" in err
@@ -154,7 +154,7 @@ def test_internal_value_error_is_not_bad_input(theta3, capsys, monkeypatch):
 
 
 def test_internal_error_with_debug_propagates(theta3, monkeypatch):
-    monkeypatch.setattr(pipeline, "verify_menu", broken_verification)
+    monkeypatch.setattr(result, "verify_menu", broken_verification)
     with pytest.raises(ValueError, match="an internal check failed"):
         main(["--debug", "solve", str(theta3)])
 
