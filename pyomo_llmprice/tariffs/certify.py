@@ -39,7 +39,6 @@ response (:func:`~pyomo_llmprice.tariffs.menu.best_response`).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,13 +114,8 @@ def build_plan_model(
     technology: Technology,
     plans: int,
     cuts: bool = True,
-    profit_cap: float | None = None,
 ) -> PlanModel:
     """The MINLP of the best ``plans`` two-part tariffs for types ``theta`` (``prob``).
-
-    ``profit_cap``: a known upper bound on the profit (the full screening menu's: any
-    K-plan page, with each type's choice, is a feasible menu), added as a cut on the
-    objective so that the search prunes against it from the root.
 
     ``cuts`` adds the plan order and the monotone assignment. Both are implied: plans are
     interchangeable (order them by markup); and if types ``i < j`` chose plans with
@@ -239,8 +233,6 @@ def build_plan_model(
         expr=sum(pr[i] * (sum(m.earned[i, j] for j in m.K) - m.rent[i]) for i in m.I),
         sense=pyo.maximize,
     )
-    if profit_cap is not None and math.isfinite(profit_cap):
-        m.profit_cap = pyo.Constraint(expr=m.profit.expr <= profit_cap / scale + 1e-9)
     if cuts:
         m.markup_order = pyo.Constraint(
             pyo.RangeSet(0, k - 2), rule=lambda _, j: m.r[j] <= m.r[j + 1]

@@ -79,8 +79,8 @@ def test_tariffs_certify_reports_bound_and_gap_per_k(tmp_path: Path) -> None:
     for k in (1, 2):
         design = doc["designs"][f"K={k}"]
         assert design["global_status"] == "optimal"
-        assert 0 <= design["global_gap"] <= 1e-6
-        assert design["global_bound"] >= design["profit"] * (1 - 1e-6)
+        assert 0 <= design["global_gap"] <= 1e-5
+        assert design["global_bound"] >= design["profit"] * (1 - 1e-9)
         # the published plans, faced again by every type, earn the published profit
         plans = [
             TwoPartTariff(
