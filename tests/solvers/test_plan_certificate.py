@@ -162,3 +162,23 @@ def test_the_local_design_is_a_point_of_the_minlp_for_the_solver() -> None:
     run = solve_global(mdl, "scip_direct")
     assert run.status == "optimal"
     assert run.incumbent * plan.scale == pytest.approx(local.profit, rel=1e-6)
+
+
+@pytest.mark.parametrize("solver", ["scip_direct", "gurobi_direct_minlp"])
+def test_progress_reports_nodes_bound_and_incumbent(monkeypatch, solver: str) -> None:
+    """SCIP through its event handler, Gurobi through its log: nodes never go back, the
+    bound never falls below the incumbent, and the last report meets the final answer."""
+    import pyomo_llmprice.solvers.global_minlp as global_minlp
+
+    pytest.importorskip("gurobipy" if solver.startswith("gurobi") else "pyscipopt")
+    monkeypatch.setattr(global_minlp, "PROGRESS_EVERY", 0.0)
+    plan = build_plan_model(THETA, PROB, TECH, 3)
+    seen: list[tuple[int, float, float]] = []
+    run = global_minlp.solve_global(plan.model, solver, on_progress=lambda *a: seen.append(a))
+    assert run.status == "optimal"
+    assert len(seen) >= 2
+    nodes = [n for n, _, _ in seen]
+    assert nodes == sorted(nodes)
+    finite = [(b, i) for _, b, i in seen if math.isfinite(b) and math.isfinite(i)]
+    assert finite and all(b >= i - 1e-9 for b, i in finite)
+    assert finite[-1][1] == pytest.approx(run.incumbent, rel=1e-6)
