@@ -61,6 +61,9 @@ DEFAULT_SOLVERS: tuple[str, ...] = (
 PACKAGE_SOLVERS: tuple[str, ...] = ("scip_direct", "gurobi_direct_minlp", "highs")
 #: solvers run as LP / convex QP: skipped on a model with nonlinear constraints
 QP_SOLVERS = frozenset({"highs"})
+#: seconds a global solver gets when the study sets no time limit (branch and bound on a
+#: menu NLP rarely closes: without a limit a default ``llmprice compare`` would not end)
+PACKAGE_TIME_LIMIT = 60.0
 #: NLP solvers Pyomo can drive when installed (an executable or a licensed library)
 EXTERNAL_SOLVERS: tuple[str, ...] = (
     "ipopt",
@@ -228,7 +231,7 @@ def _package_solve(model: Any, name: str, time_limit: float | None) -> tuple[Any
 
     if name in QP_SOLVERS:
         _numeric_objective(model)
-    run = solve_global(model, name, time_limit)
+    run = solve_global(model, name, PACKAGE_TIME_LIMIT if time_limit is None else time_limit)
     result = read_menu(
         model.menu,
         outcome=run.status,
