@@ -20,8 +20,9 @@ as ``unavailable``. SCIP, Gurobi and HiGHS (the ``solvers`` extra, through Pyomo
 most ``--max-types-global`` types, with columns ``bound`` and ``global_gap``; Gurobi
 beyond its pip licence is "skipped: size limit", HiGHS on a nonlinear model "skipped:
 problem class". A last pass solves the quadratic-cost screening instances
-(instances/screening: Mussa-Rosen, Rochet-Chone), the class HiGHS takes. Wall times are the median of ``--repeat``
-runs on a shared machine: compare them within one run, not across machines.
+(instances/screening: Mussa-Rosen, Rochet-Chone), the class HiGHS takes. Wall times are
+the median of ``--repeat`` runs on a shared machine: compare them within one run, not
+across machines.
 """
 
 from __future__ import annotations

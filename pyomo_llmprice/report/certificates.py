@@ -30,7 +30,10 @@ def certificate_report(certificates: Sequence[Any]) -> str:
             f"nodes, {_num(c.wall_time, '.3g')} s"
         )
         if c.status == "optimal" and math.isfinite(c.global_gap):
-            lines.append(f"  proven: the best {c.K}-plan page is within {c.global_gap:.2g} of it")
+            lines.append(
+                f"  proven: no {c.K}-plan page earns more than {c.global_gap:.2g} (relative) "
+                "above the best design found"
+            )
         if c.note:
             lines.append(f"  {c.note}")
         if c.better is not None:
