@@ -167,7 +167,7 @@ def test_the_local_design_is_a_point_of_the_minlp_for_the_solver() -> None:
 @pytest.mark.parametrize("solver", ["scip_direct", "gurobi_direct_minlp"])
 def test_progress_reports_nodes_bound_and_incumbent(monkeypatch, solver: str) -> None:
     """SCIP through its event handler, Gurobi through its log: nodes never go back, the
-    bound never falls below the incumbent, and the last report meets the final answer."""
+    bound never falls below the incumbent, and SCIP's last report is the final answer."""
     import pyomo_llmprice.solvers.global_minlp as global_minlp
 
     pytest.importorskip("gurobipy" if solver.startswith("gurobi") else "pyscipopt")
@@ -181,4 +181,7 @@ def test_progress_reports_nodes_bound_and_incumbent(monkeypatch, solver: str) ->
     assert nodes == sorted(nodes)
     finite = [(b, i) for _, b, i in seen if math.isfinite(b) and math.isfinite(i)]
     assert finite and all(b >= i - 1e-9 for b, i in finite)
-    assert finite[-1][1] == pytest.approx(run.incumbent, rel=1e-6)
+    if solver == "scip_direct":  # an event per new incumbent; Gurobi's log rows are timed
+        assert finite[-1][1] == pytest.approx(run.incumbent, rel=1e-6)
+    else:
+        assert max(i for _, i in finite) <= run.incumbent * (1 + 1e-9)
