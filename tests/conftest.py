@@ -6,6 +6,7 @@ import runpy
 from pathlib import Path
 
 import pytest
+from fault_data import THETA3, VS4
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,3 +33,19 @@ def client():
     with distributed.Client(cluster) as c:
         yield c
     cluster.close()
+
+
+@pytest.fixture
+def theta3(tmp_path: Path) -> Path:
+    """Three bare-theta types (fault_data.THETA3): a solve takes a few hundredths of a second."""
+    path = tmp_path / "theta3.dat"
+    path.write_text(THETA3)
+    return path
+
+
+@pytest.fixture
+def vs4(tmp_path: Path) -> Path:
+    """Four value-scale types (fault_data.VS4)."""
+    path = tmp_path / "vs4.dat"
+    path.write_text(VS4)
+    return path

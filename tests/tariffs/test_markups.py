@@ -10,7 +10,7 @@ import pytest
 
 from pyomo_llmprice.tariffs.markups import implied_markup, log_elasticity, menu_plans
 from pyomo_llmprice.technology import Technology
-from tests.unit.user_precision import ShiftedCobbDouglas
+from tests.user_precision import ShiftedCobbDouglas
 
 C = 0.125
 X = np.array([0.5, 1.0, 16.0, 3.0])

@@ -25,7 +25,7 @@ from pyomo_llmprice.quick import LLMPricingModel
 from pyomo_llmprice.tariffs import design_plans, tariff_menu_from_result
 from pyomo_llmprice.technology import Technology
 from pyomo_llmprice.types import theta_types
-from tests.unit.user_precision import ShiftedCobbDouglas
+from tests.user_precision import ShiftedCobbDouglas
 
 INSTANCES = Path(__file__).resolve().parents[2] / "instances"
 C = 0.125

@@ -50,7 +50,7 @@ def log_of_negative(model: pyo.Block) -> None:
 
 def interrupt(model: pyo.Block) -> None:
     """Ctrl-C as the solve starts (limits.request_interrupt, what the SIGINT handler sets):
-    Ipopt stops at its first iteration; tests/faults/test_limits.py sends real signals."""
+    Ipopt stops at its first iteration; tests/cli/test_limits.py sends real signals."""
     limits.request_interrupt()
 
 

@@ -2,7 +2,7 @@
 random invalid ones are refused by ``llmprice solve`` with one line, never a crash.
 
 Instances are generated as text entry by entry, so that an invalid value can be put
-where no Instance object could hold it. tests/unit/test_io.py corrupts the *syntax*
+where no Instance object could hold it. tests/io/test_io.py corrupts the *syntax*
 of written files at the reader; here each mutation breaks one *rule* of the format
 and goes through the whole command line.
 """

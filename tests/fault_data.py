@@ -1,4 +1,4 @@
-"""Instance texts and checks shared by the fault suite (a module, so tests can import it)."""
+"""Instance texts and checks shared by the fault tests of every area (importable)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 INSTANCES = REPO / "instances"
 
 TECHNOLOGY = """\

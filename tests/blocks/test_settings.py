@@ -20,7 +20,7 @@ from pyomo_llmprice.settings import (
     register_setting,
     setting_names,
 )
-from tests.unit.test_io import TASKS, THETA, VALUE_SCALE, write
+from tests.io.test_io import TASKS, THETA, VALUE_SCALE, write
 
 
 def test_registry_lists_the_built_in_settings() -> None:
