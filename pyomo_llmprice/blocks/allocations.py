@@ -12,7 +12,6 @@ all IC pairs are imposed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -21,10 +20,7 @@ from pyomo_llmprice.blocks._declare import declare_configured_block
 from pyomo_llmprice.blocks.menu import IC_SETS, menu_config
 from pyomo_llmprice.blocks.token_menu import TokenMenuData
 from pyomo_llmprice.certificate import (
-    PublishedValues,
     allocations_publication,
-    allocations_task_values,
-    allocations_value_scale_values,
 )
 from pyomo_llmprice.instance import Instance, InstanceError
 from pyomo_llmprice.settings import Setting, register_setting
@@ -121,25 +117,6 @@ class TokenAllocationsData(TokenMenuData):
             cols["input_per_task"] = x[:, 0]
             cols["output_per_task"] = y[:, 0]
         return cols, cost
-
-    def published_values(
-        self, columns: Mapping[str, np.ndarray], arrays: Mapping[str, np.ndarray]
-    ) -> PublishedValues:
-        source = self.source_instance
-        types, tech, z = source.types, source.technology, columns["finetune_tokens"]
-        if types.kind == "tasks":
-            x = np.column_stack([columns[f"input_per_task_{t}"] for t in self._goods])
-            y = np.column_stack([columns[f"output_per_task_{t}"] for t in self._goods])
-            return allocations_task_values(types.value, types.task_measure, x, y, z, tech)
-        return allocations_value_scale_values(
-            types.value_per_task,
-            types.scale,
-            columns["covered_scale"],
-            columns["input_per_task"],
-            columns["output_per_task"],
-            z,
-            tech,
-        )
 
     def value_matrix(self, precision: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
         if self._coef.shape[1] == 1:  # labeled tasks: V[i, k, j] does not depend on k

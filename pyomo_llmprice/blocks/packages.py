@@ -11,7 +11,6 @@ merged into one bundle by the base block.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,7 @@ import numpy as np
 from pyomo_llmprice.blocks._declare import declare_configured_block
 from pyomo_llmprice.blocks.menu import IC_SETS, menu_config
 from pyomo_llmprice.blocks.token_menu import TokenMenuData
-from pyomo_llmprice.certificate import PublishedValues, package_publication, package_values
+from pyomo_llmprice.certificate import package_publication
 from pyomo_llmprice.settings import Setting, register_setting
 
 __all__ = ["TokenPackages", "TokenPackagesData"]
@@ -65,17 +64,6 @@ class TokenPackagesData(TokenMenuData):
 
     def type_columns(self) -> dict[str, np.ndarray]:
         return {"theta": self._source_theta}
-
-    def published_values(
-        self, columns: Mapping[str, np.ndarray], arrays: Mapping[str, np.ndarray]
-    ) -> PublishedValues:
-        return package_values(
-            self._source_theta,
-            columns["input_tokens"],
-            columns["output_tokens"],
-            columns["finetune_tokens"],
-            self.source_instance.technology,
-        )
 
     def ordering(self) -> np.ndarray:
         return np.argsort(self._theta, kind="stable")

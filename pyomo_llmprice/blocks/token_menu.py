@@ -10,12 +10,15 @@ Subclasses say what the goods are, their measures and the value coefficients.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
 
 from pyomo_llmprice.blocks.menu import SNAP_TOLERANCE, ScreeningMenuData
+from pyomo_llmprice.certificate import PublishedValues
+from pyomo_llmprice.settings import get_setting
 from pyomo_llmprice.technology import Technology
 
 __all__ = ["TokenMenuData"]
@@ -196,3 +199,10 @@ class TokenMenuData(ScreeningMenuData):
         published = self.units.tokens_to_instance(*(tokens[k] for k in keys))
         tokens = {k: np.asarray(v, float) for k, v in zip(keys, published, strict=True)}
         return tokens, np.asarray(self.units.money_to_instance(cost), float)
+
+    def published_values(
+        self, columns: Mapping[str, np.ndarray], arrays: Mapping[str, np.ndarray]
+    ) -> PublishedValues:
+        """The values of the setting's registered publication (``Setting.publish``): the
+        one formula that :func:`~pyomo_llmprice.result.certify_menu` checks as well."""
+        return get_setting(self.setting).publish(self.source_instance, columns).values
