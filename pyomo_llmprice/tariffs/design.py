@@ -59,7 +59,14 @@ from pyomo_llmprice.tariffs.menu import (
 )
 from pyomo_llmprice.technology import Technology
 
-__all__ = ["DEVIATION_TOL", "PlanDesign", "design_plans", "linear_pricing"]
+__all__ = [
+    "DEVIATION_TOL",
+    "PlanDesign",
+    "design_on_assignment",
+    "design_plans",
+    "linear_pricing",
+    "sorted_types",
+]
 
 FloatArray = NDArray[np.float64]
 
@@ -356,6 +363,51 @@ def _finish(
     return PlanDesign(kind, k, menu, out, status, starts, name)
 
 
+def sorted_types(
+    types: Instance | tuple[ArrayLike, ArrayLike], technology: Good | None = None
+) -> tuple[FloatArray, FloatArray, Good]:
+    """The types a plan design is computed for: theta sorted ascending (zero-probability
+    types left out, they only best-respond), their probabilities and the technology
+    (`technology`, else the instance's). Other formulations of the same design problem
+    (the global certificate's MINLP) index types this way."""
+    problem, _, _, tech, _ = _problem(types, technology, None)
+    return problem.theta, problem.prob, tech
+
+
+def design_on_assignment(
+    types: Instance | tuple[ArrayLike, ArrayLike],
+    k: int,
+    bounds: ArrayLike,
+    markups: ArrayLike,
+    technology: Good | None = None,
+    label: str = "given",
+) -> PlanDesign:
+    """The design of :func:`design_plans` on a given assignment, for a design found
+    elsewhere (e.g. by a global solver): the sorted types of :func:`sorted_types` are
+    split into contiguous groups at `bounds` (first type of each plan, then the number
+    of types; types before the first bound are not served), the markups are
+    re-optimized from `markups` by the fee rule, the assignment is iterated to the
+    buyers' own choices and the result is checked exactly like any local design.
+    ``starts`` has the one row `label`."""
+    problem, order, _, tech, name = _problem(types, technology, None)
+    search = _Search(problem, tech)
+    cand = search.evaluate(np.asarray(bounds, dtype=np.intp), np.asarray(markups, float))
+    cand = search.fixed_point(cand, len(cand.markup))
+    starts = pd.DataFrame(
+        [
+            {
+                "start": label,
+                "final_bounds": [int(b) for b in cand.bounds],
+                "markups": [float(m) for m in cand.markup],
+                "fees": [float(f) for f in cand.fees],
+                "profit": cand.exact_profit,
+                "best": True,
+            }
+        ]
+    )
+    return _finish("plans", k, cand, problem, types, tech, None, starts, name, order)
+
+
 def linear_pricing(
     types: Instance | str | Path | tuple[ArrayLike, ArrayLike],
     technology: Good | None = None,
@@ -365,7 +417,8 @@ def linear_pricing(
     """The best single per-token markup on cost for every class, no fee (uniform pricing).
 
     Profit is one-dimensional in the markup: a log-spaced grid on ``MARKUP_BOUNDS`` then a
-    bounded Brent refinement around the best grid point (``starts`` lists the grid).
+    fine grid over the cell of every local maximum, then a bounded Brent refinement of each
+    local maximum of those; the best is kept (``starts`` lists the coarse grid).
     """
     if isinstance(types, (str, Path)):
         types = read_instance(types)
@@ -377,15 +430,29 @@ def linear_pricing(
 
     ms = np.geomspace(1.0, MARKUP_BOUNDS[1] / 10, grid)
     values = np.array([profit(m) for m in ms])
-    i = int(np.argmax(values))
-    lo, hi = ms[max(i - 1, 0)], ms[min(i + 1, grid - 1)]
-    res = optimize.minimize_scalar(
-        lambda m: -profit(m), bounds=(lo, hi), method="bounded", options={"xatol": 1e-12}
-    )
-    m = float(res.x) if -res.fun >= values[i] else float(ms[i])
+    # Profit has kinks (where types start fine-tuning or leave) and can peak several
+    # times within one grid cell: every local maximum of the grid gets a fine grid over its
+    # cell, and every local maximum of that a bounded Brent refinement; the best is kept.
+    best_m, best_v, converged = float(ms[0]), -np.inf, True
+    for i in _local_maxima(values):
+        fine = np.geomspace(ms[max(i - 1, 0)], ms[min(i + 1, grid - 1)], 101)
+        fine_values = np.array([profit(m) for m in fine])
+        for j in _local_maxima(fine_values):
+            lo, hi = fine[max(j - 1, 0)], fine[min(j + 1, fine.size - 1)]
+            res = optimize.minimize_scalar(
+                lambda m: -profit(m), bounds=(lo, hi), method="bounded", options={"xatol": 1e-12}
+            )
+            if -res.fun >= fine_values[j]:
+                m_j, v_j, ok = float(res.x), -float(res.fun), bool(res.success)
+            else:
+                m_j, v_j, ok = float(fine[j]), float(fine_values[j]), True
+            if v_j > best_v:
+                best_m, best_v, converged = m_j, v_j, ok
+    m = best_m
+    i = int(np.argmin(np.abs(np.log(ms / m))))
     starts = pd.DataFrame({"markup": ms, "profit": values, "best": np.arange(grid) == i})
     bounds = np.array([0, problem.theta.size], dtype=np.intp)
-    cand = _Candidate(bounds, np.array([m]), np.zeros(1), profit(m), profit(m), bool(res.success))
+    cand = _Candidate(bounds, np.array([m]), np.zeros(1), profit(m), profit(m), converged)
     theta, prob, labels, _ = _as_types(types)
     menu = TariffMenu(_menu(np.array([m]), np.zeros(1), tech), tech)
     menu.intended_choice = np.zeros(theta.size, dtype=np.intp)
@@ -395,6 +462,12 @@ def linear_pricing(
     out.deviation_gain = np.zeros(theta.size)
     status = "optimal" if cand.converged else "not_converged"
     return PlanDesign("linear", 1, menu, out, status, starts, name)
+
+
+def _local_maxima(values: FloatArray) -> NDArray[np.intp]:
+    """Indices where `values` is at least both neighbours (the ends count one-sided)."""
+    padded = np.concatenate(([-np.inf], values, [-np.inf]))
+    return np.flatnonzero((values >= padded[:-2]) & (values >= padded[2:]))
 
 
 def _random_bounds(rng: np.random.Generator, n: int, k: int) -> NDArray[np.intp]:
