@@ -22,6 +22,7 @@ from pyomo_llmprice.analysis import (
     PricingComparison,
     overall_status,
 )
+from pyomo_llmprice.report.documents import clean
 from pyomo_llmprice.tariffs.menu import PLAN_TERMS, tariff_menu_from_result
 
 if TYPE_CHECKING:
@@ -258,8 +259,8 @@ def comparison_document(comparison: PricingComparison, instance: Instance) -> di
         "termination": result.termination,
         "plans": result.packages if result.optimal else None,
         **numbers,
-        "max_ic_violation": result.verification.max_ic_violation,
-        "max_ir_violation": result.verification.max_ir_violation,
+        "max_ic_violation": clean(result.verification.max_ic_violation),
+        "max_ir_violation": clean(result.verification.max_ir_violation),
         "packages": (_records(full_menu_frame(result)) if result.optimal else None),
     }
     return {

@@ -216,6 +216,8 @@ def test_non_optimal_full_menu_withholds_its_packages(tmp_path, instance_file):
     doc = json.loads(target.read_text())
     assert doc["status"] == "iteration_limit"
     assert doc["full_menu"]["packages"] is None and doc["full_menu"]["profit"] is None
+    # strict JSON: an unverified menu's violations are null, never NaN
+    json.loads(target.read_text(), parse_constant=lambda name: pytest.fail(name))
     assert doc["designs"]["K=1"]["plans"]  # designs do not depend on that solve
     code, out, _ = run_cli("plot", str(instance_file), "--out", str(tmp_path / "f"), *common)
     assert code == 5 and "no figures written" in out
