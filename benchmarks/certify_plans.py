@@ -8,7 +8,7 @@ Types: the paper's worked example (theta = w sqrt(s), F(theta) = 2 theta - theta
 [0, 1]) in N equal-width bins, as instances/paper_theta_20.dat. For each N and K the
 local design (:func:`~pyomo_llmprice.tariffs.design.design_plans`, the reference
 measured in the same run) and the global certificate
-(:func:`~pyomo_llmprice.plan_certificate.certify_plans`, with a time limit) are timed;
+(:func:`~pyomo_llmprice.global_certificates.plans.certify_plans`, with a time limit) are timed;
 printed: status (``optimal`` = proven), the gap reached, nodes, seconds, and the
 certificate's time as a multiple of the local design's. Times are from a shared
 2-core machine: read them as orders of magnitude and as ratios within one run.
@@ -29,7 +29,7 @@ if str(REPO) not in sys.path:  # run from a checkout without installing
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pyomo_llmprice.plan_certificate import certify_plans  # noqa: E402
+from pyomo_llmprice.global_certificates.plans import certify_plans  # noqa: E402
 from pyomo_llmprice.tariffs import design_plans  # noqa: E402
 from pyomo_llmprice.technology import Technology  # noqa: E402
 

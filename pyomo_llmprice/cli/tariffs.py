@@ -29,7 +29,7 @@ from pyomo_llmprice.cli._common import (
 )
 from pyomo_llmprice.plugins import DEFAULT_SOLVER
 
-#: --global-solver choices (solvers.global_minlp.GLOBAL_SOLVERS, without importing it)
+#: --global-solver choices (global_certificates.global_minlp.GLOBAL_SOLVERS, without importing it)
 GLOBAL_SOLVER_CHOICES = ("scip_direct", "gurobi_direct_minlp")
 
 HELP = "verified menus of K two-part tariffs beside the full menu and linear pricing"
@@ -163,7 +163,7 @@ def certificates_of(args: argparse.Namespace, instance: Any, comparison: Any) ->
     """With ``--certify``: each K's global certificate beside its local design."""
     if not getattr(args, "certify", False):
         return []
-    from pyomo_llmprice.plan_certificate import certify_plans
+    from pyomo_llmprice.global_certificates.plans import certify_plans
 
     return [
         certify_plans(
@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_output(args.json, "--json")  # before the solves, not after them
     if getattr(args, "certify", False):
-        from pyomo_llmprice.solvers.global_minlp import require_solver
+        from pyomo_llmprice.global_certificates.global_minlp import require_solver
 
         require_solver(args.global_solver)  # before the local designs, not after them
     instance, comparison = comparison_of(args)

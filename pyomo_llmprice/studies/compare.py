@@ -26,11 +26,11 @@ import numpy as np
 import pandas as pd
 
 from pyomo_llmprice.errors import UserInputError
+from pyomo_llmprice.global_certificates.global_minlp import SizeLimitError
 from pyomo_llmprice.instance import Instance, ScreeningInstance
 from pyomo_llmprice.io import read_instance
 from pyomo_llmprice.progress import progress_bar
 from pyomo_llmprice.settings import check_setting
-from pyomo_llmprice.solvers.global_minlp import SizeLimitError
 
 __all__ = [
     "COLUMNS",
@@ -223,11 +223,11 @@ def _run(
 
 
 def _package_solve(model: Any, name: str, time_limit: float | None) -> tuple[Any, float]:
-    """One solve by SCIP, Gurobi or HiGHS through Pyomo (:mod:`~pyomo_llmprice.solvers.
-    global_minlp`), read back like solve_model does; the result carries ``bound`` and
+    """One solve by SCIP, Gurobi or HiGHS through Pyomo
+    (:mod:`~pyomo_llmprice.global_certificates.global_minlp`), read back like solve_model does; the result carries ``bound`` and
     ``global_gap`` (the solver's proven bound on the profit, in the instance's money)."""
+    from pyomo_llmprice.global_certificates.global_minlp import solve_global
     from pyomo_llmprice.pipeline import read_menu
-    from pyomo_llmprice.solvers.global_minlp import solve_global
 
     if name in QP_SOLVERS:
         _numeric_objective(model)

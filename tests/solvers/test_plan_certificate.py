@@ -15,7 +15,7 @@ from scipy import optimize
 
 pytest.importorskip("pyscipopt")
 
-from pyomo_llmprice.plan_certificate import certify_plans
+from pyomo_llmprice.global_certificates.plans import certify_plans
 from pyomo_llmprice.tariffs import cobb_douglas_demand, design_plans
 from pyomo_llmprice.tariffs.certify import MARKUP_FLOOR, build_plan_model
 from pyomo_llmprice.technology import Technology
@@ -143,7 +143,7 @@ def test_the_local_design_is_a_point_of_the_minlp_for_the_solver() -> None:
     With SCIP's feasibility tolerance at 1e-9 this 15-type, 3-plan design (ties between
     adjacent plans hold to 1e-16) was declared infeasible, and the 'proven' bound fell
     3% below a design that exists; the solvers' own tolerances keep it."""
-    from pyomo_llmprice.solvers.global_minlp import solve_global
+    from pyomo_llmprice.global_certificates.global_minlp import solve_global
 
     edges = np.linspace(0.0, 1.0, 16)
     theta, prob = (edges[:-1] + edges[1:]) / 2, np.diff(2 * edges - edges**2)
@@ -168,7 +168,7 @@ def test_the_local_design_is_a_point_of_the_minlp_for_the_solver() -> None:
 def test_progress_reports_nodes_bound_and_incumbent(monkeypatch, solver: str) -> None:
     """SCIP through its event handler, Gurobi through its log: nodes never go back, the
     bound never falls below the incumbent, and SCIP's last report is the final answer."""
-    import pyomo_llmprice.solvers.global_minlp as global_minlp
+    import pyomo_llmprice.global_certificates.global_minlp as global_minlp
 
     pytest.importorskip("gurobipy" if solver.startswith("gurobi") else "pyscipopt")
     monkeypatch.setattr(global_minlp, "PROGRESS_EVERY", 0.0)

@@ -2,7 +2,7 @@
 
 Sits above the tariff layer and the solvers: the MINLP comes from
 :mod:`pyomo_llmprice.tariffs.certify`, a global solver proves a bound on it
-(:mod:`pyomo_llmprice.solvers.global_minlp`), and the design the solver found is
+(:mod:`pyomo_llmprice.global_certificates.global_minlp`), and the design the solver found is
 re-optimized on its own plan assignment by the local design's fee rule and checked
 against every type's best response, exactly like a local design
 (:func:`pyomo_llmprice.tariffs.design.design_plans`). Reported per K:
@@ -27,11 +27,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from pyomo_llmprice.global_certificates.global_minlp import (
+    GLOBAL_SOLVERS,
+    SizeLimitError,
+    solve_global,
+)
 from pyomo_llmprice.instance import Instance
 from pyomo_llmprice.progress import progress_bar
-from pyomo_llmprice.solvers.global_minlp import GLOBAL_SOLVERS, SizeLimitError, solve_global
 from pyomo_llmprice.tariffs.certify import MARKUP_FLOOR, build_plan_model, read_plan
-from pyomo_llmprice.tariffs.design import PlanDesign, _finish, _problem, _Search
+from pyomo_llmprice.tariffs.design import PlanDesign, design_on_assignment, sorted_types
 from pyomo_llmprice.technology import CobbDouglas, Technology
 
 __all__ = ["CERTIFY_TOL", "PlanCertificate", "certify_plans"]
@@ -102,29 +106,13 @@ def _bounds(choice: NDArray[np.intp]) -> tuple[NDArray[np.intp], NDArray[np.intp
 
 def _global_design(types: Any, k: int, solution: Any, technology: Technology) -> PlanDesign | None:
     """The solver's design re-optimized on its own assignment and checked exactly."""
-    problem, order, _, tech, name = _problem(types, technology, None)
     found = _bounds(solution.choice)
     if found is None:
         return None
     bounds, plans = found
-    search = _Search(problem, tech)
-    cand = search.evaluate(bounds, solution.markups[plans])
-    cand = search.fixed_point(cand, len(plans))
-    import pandas as pd
-
-    starts = pd.DataFrame(
-        [
-            {
-                "start": "global_solver",
-                "final_bounds": [int(b) for b in cand.bounds],
-                "markups": [float(m) for m in cand.markup],
-                "fees": [float(f) for f in cand.fees],
-                "profit": cand.exact_profit,
-                "best": True,
-            }
-        ]
+    return design_on_assignment(
+        types, k, bounds, solution.markups[plans], technology, label="global_solver"
     )
-    return _finish("plans", k, cand, problem, types, tech, None, starts, name, order)
 
 
 def certify_plans(
@@ -152,7 +140,7 @@ def certify_plans(
         )
     if isinstance(types, (str, Path)):
         types = read_instance(types)
-    problem, _, _, tech, _ = _problem(types, technology, None)
+    theta, prob, tech = sorted_types(types, technology)
     if not isinstance(tech, Technology):
         raise UserInputError("a plan certificate needs a token technology (Cobb-Douglas)")
     if not isinstance(tech.precision, CobbDouglas):
@@ -166,7 +154,7 @@ def certify_plans(
     local_profit = local.profit if local.status == "optimal" else math.nan
     # No cut at the full menu's profit (a valid bound on every K-plan page): with it SCIP
     # 6.3 returned a 6-type, 4-plan optimum 1.3% below a verified design.
-    plan = build_plan_model(problem.theta, problem.prob, tech, k)
+    plan = build_plan_model(theta, prob, tech, k)
     with progress_bar(
         total=None, desc=f"K={k} {solver}", unit=" node", leave=False, enabled=progress
     ) as bar:
