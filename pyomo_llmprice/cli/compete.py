@@ -8,10 +8,11 @@ from pyomo_llmprice.cli._common import (
     add_file_options_flag,
     check_output,
     exit_code,
+    positive_seconds,
     solver_help,
     writing,
 )
-from pyomo_llmprice.cli.tariffs import positive_int
+from pyomo_llmprice.cli.tariffs import GLOBAL_SOLVER_CHOICES, positive_int
 from pyomo_llmprice.plugins import DEFAULT_SOLVER
 
 HELP = "equilibrium menus of several competing sellers, certified against deviations"
@@ -65,6 +66,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Ipopt options of every best response, e.g. 'tol=1e-10'",
     )
     add_file_options_flag(parser)
+    parser.add_argument(
+        "--certify",
+        action="store_true",
+        help="prove a bound on each seller's best response to the others' menus with a "
+        "global solver and report global_bound and global_gap (logit taste, Token "
+        "Packages); needs the 'solvers' extra",
+    )
+    parser.add_argument(
+        "--global-solver",
+        default="scip_direct",
+        choices=GLOBAL_SOLVER_CHOICES,
+        help="the global solver of --certify (default scip_direct)",
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="time limit of each seller's global solve (status time_limit, bound reached)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,7 +106,15 @@ def run(args: argparse.Namespace) -> int:
     if not args.allow_file_options:
         refuse_file_options(options, "--solver-options", "unless --allow-file-options is given")
     solver_or_error(args.solver)
+    if args.certify:
+        from pyomo_llmprice.global_certificates.global_minlp import require_solver
+
+        require_solver(args.global_solver)  # before the equilibrium, not after it
     market = read_competition(args.instance)
+    if args.certify:
+        from pyomo_llmprice.global_certificates.competition import check_certifiable
+
+        check_certifiable(market, args.setting, args.plans)  # before the equilibrium
     result = Competition(
         market,
         setting=args.setting,
@@ -97,11 +126,20 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
     ).solve()
     print(result.report())
+    doc = result.to_json() if args.json else None
+    if args.certify:
+        from pyomo_llmprice.global_certificates.competition import certify_competition
+        from pyomo_llmprice.report.certificates import response_certificate_report
+
+        certificates = certify_competition(result, args.global_solver, args.time_limit)
+        print(response_certificate_report(certificates), end="")
+        if doc is not None:
+            doc["certificates"] = [c.to_dict() for c in certificates]
     if args.json:
         import json
 
         with writing("--json", args.json), open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(result.to_json(), fh, indent=2)
+            json.dump(doc, fh, indent=2)
     if args.plot:
         from pyomo_llmprice.report.competition import plot_competition
 

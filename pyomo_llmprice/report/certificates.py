@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["add_certificates", "certificate_report"]
+__all__ = ["add_certificates", "certificate_report", "response_certificate_report"]
 
 
 def _num(v: float, fmt: str = ".8g") -> str:
@@ -69,3 +69,20 @@ def add_certificates(doc: dict[str, Any], certificates: Sequence[Any]) -> dict[s
         if name in rows:
             rows[name].update(fields)
     return doc
+
+
+def response_certificate_report(certificates: Sequence[Any]) -> str:
+    """One line per seller (``llmprice compete --certify``): status, bound on its best
+    response to the others' menus, gap to its profit in the profile, and notes."""
+    if not certificates:
+        return ""
+    lines = ["", "Global certificates (bound: no response to the others' menus earns more):"]
+    for c in certificates:
+        lines.append(
+            f"{c.seller}: {c.solver} status {c.status}; bound {_num(c.global_bound)}, "
+            f"gap {_num(c.global_gap, '.3g')}; profile profit {_num(c.profit)}; "
+            f"{c.nodes if c.nodes is not None else '-'} nodes, {_num(c.wall_time, '.3g')} s"
+        )
+        if c.note:
+            lines.append(f"  {c.note}")
+    return "\n".join(lines) + "\n"
