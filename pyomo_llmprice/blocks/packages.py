@@ -3,8 +3,8 @@
 The buyer spreads a package's tokens over its own tasks, so with Cobb-Douglas
 precision every type values a package through its one-dimensional index theta
 (the CES aggregate of its task values): one good per bundle, ``V[i, k] = theta_i``.
-One-dimensional screening, so adjacent IC in both directions plus monotonicity is
-exact (single crossing) and handles bunching. Types with equal theta are identical
+One-dimensional screening, so adjacent IC in both directions is exact (single
+crossing; it implies monotonicity) and handles bunching. Types with equal theta are identical
 buyers here (value-scale grids have many: 0.3 sqrt(0.1) = 0.1 sqrt(0.9)) and are
 merged into one bundle by the base block.
 """
@@ -30,6 +30,7 @@ class TokenPackagesData(TokenMenuData):
 
     CONFIG = menu_config()
     one_dimensional = True
+    lean_chain = True  # theta > 0 and precision >= 0: IR of the lowest type suffices
     setting = "packages"
 
     def build(self) -> None:

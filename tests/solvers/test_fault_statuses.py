@@ -56,8 +56,16 @@ def interrupt(model: pyo.Block) -> None:
 
 def drop_incentives(model: pyo.Block) -> None:
     """Solve without IC: the first-best menu, which the all-pairs check must catch."""
-    model.menu.incentive.deactivate()
-    model.menu.monotonicity.deactivate()
+    menu = model.menu
+    menu.incentive.deactivate()
+    if hasattr(menu, "monotonicity"):  # Token Packages' chain has none (implied by IC)
+        menu.monotonicity.deactivate()
+    if len(menu.participation) < len(menu.distinct_types):  # IR there came from IC too
+        menu.del_component(menu.participation)
+        menu.participation = pyo.Constraint(
+            menu.distinct_types,
+            rule=lambda b, i: b._value_of(b._type_pos[i], i) - b.payment[i] >= 0,
+        )
 
 
 #: Ipopt stops at "Solved_To_Acceptable_Level" after one iteration
