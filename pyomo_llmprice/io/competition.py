@@ -21,6 +21,7 @@ from pyomo_llmprice.io.dat import (
     TECHNOLOGY_PARAMS,
     TYPE_PARAMS,
     _check_commands,
+    _declared,
     _flag,
     _header,
     _instance_from_data,
@@ -61,6 +62,13 @@ def read_competition(path: str | Path) -> CompetitionInstance:
     where = str(path)
     text = _read_text(path)
     commands = _parse(text, where)
+    if not any(name == "SELLERS" for c in commands for _, name in _declared(c)):
+        raise InstanceError(
+            where,
+            "SELLERS",
+            "not a competition instance: no 'set SELLERS' (a monopoly instance is solved by "
+            "llmprice solve; to compete, add the sellers and their technology table)",
+        )
     _check_commands(commands, where, COMPETITION_SETS, COMPETITION_PARAMS, _SCALARS)
     data = _lenient_data(where)
     if data is None:

@@ -760,7 +760,7 @@ def _probabilities(
             where,
             "prob",
             f"probabilities sum to {total:.12g}, not 1 "
-            "(fix the file or read it with renormalize=True)",
+            "(fix the file; from Python, read_instance(path, renormalize=True) rescales them)",
         )
     if abs(total - 1.0) > PROB_TOL:
         prob = prob / total  # rounding in the file, not a different distribution

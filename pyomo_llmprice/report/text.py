@@ -179,7 +179,7 @@ def _notes(result: MenuResult) -> list[str]:
         )
     if result.retry is not None:
         out.append("retry: " + result.retry.describe())
-    if result.generation is not None:
+    if result.generation is not None and result.has_point:
         g = result.generation
         n = len(result.menu)
         out.append(

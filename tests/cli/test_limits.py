@@ -152,6 +152,17 @@ def test_generation_rounds_stop_at_the_deadline(monkeypatch):
 # -- Ctrl-C ----------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def sigint_as_in_a_terminal():
+    """A background job of a shell without job control starts with SIGINT ignored, and
+    limits rightly leaves an ignored SIGINT alone; these tests are about a terminal's
+    Ctrl-C, so they start from Python's own handler and put back what they found."""
+    found = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, found)
+
+
 def test_first_sigint_sets_the_flag_second_raises_and_the_handler_is_restored():
     before = signal.getsignal(signal.SIGINT)
     with limits.solving():

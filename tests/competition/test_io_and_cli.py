@@ -65,7 +65,7 @@ def test_the_example_instance_reads_with_its_assumptions() -> None:
 
 
 BAD = [
-    ("set SELLERS := a b ;", "", "SELLERS", "missing"),
+    ("set SELLERS := a b ;", "", "SELLERS", "not a competition instance"),
     ("  b 0.25 0.25 0.25 1.0 0.125 0.125 0.125 ;", "  ;", "alpha", "no value for seller 'b'"),
     ("  b 0.25 0.25 0.25 1.0", "  b -0.25 0.25 0.25 1.0", "alpha[b]", "must be positive"),
     ("  b 0.25 0.25 0.25 1.0", "  b 0.25 0.25 0.25 0.0", "base_quality[b]", "must be positive"),
