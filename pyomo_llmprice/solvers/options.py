@@ -34,7 +34,13 @@ DEFAULT_IPOPT_OPTIONS: dict[str, Any] = {
 #: 2,000 (65 and 74 iterations); with 1e-8, 4.8 s at 2,000 (85 iterations), the same optimum
 #: (the exact method's profit to 1e-9). Not a default: on four types (theta 0.3 0.5 0.7 0.9,
 #: equal mass, Cobb-Douglas with beta 0.25 and cost_input 0.15) 1e-8 ended locally
-#: infeasible after 217 iterations where 1e-6 is optimal in 26 (a sweep test caught it)
+#: infeasible after 217 iterations where 1e-6 is optimal in 26 (a sweep test caught it).
+#: What made the fronts dense was the implied IR and monotonicity rows (degenerate where
+#: active); Token Packages' chain now leaves them out (blocks/menu.py ``lean_chain``) and
+#: its fronts stay at 6 whatever the pivot tolerance. Not a default either: the adaptive
+#: barrier update (3,000 types on the lean chain: 7.3 s CPU and 93 iterations, against
+#: 46.7 s and 73 for the full chain with the monotone update), because on four types
+#: (tests/certificate, the zero-virtual-value case) it left a fee 1.2e-5 off theory's
 CHAIN_IPOPT_OPTIONS: dict[str, Any] = {}
 
 #: added under the menu options for re-solves that start from the previous point (IC
