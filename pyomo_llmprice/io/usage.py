@@ -84,6 +84,12 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+def _shown(value: object) -> str:
+    """A cell as a message shows it: numpy scalars as plain Python (inf, not np.float64(inf))."""
+    item = getattr(value, "item", None)
+    return repr(item() if callable(item) else value)
+
+
 def _numbers(frame: pd.DataFrame, column: str, where: str) -> np.ndarray:
     """A numeric column: finite numbers (row numbers in messages count from 1, as in a
     spreadsheet's data rows)."""
@@ -94,7 +100,7 @@ def _numbers(frame: pd.DataFrame, column: str, where: str) -> np.ndarray:
         raise InstanceError(
             where,
             f"row {i + 1}, column {column}",
-            f"not a finite number: {frame[column].iloc[i]!r}",
+            f"not a finite number: {_shown(frame[column].iloc[i])}",
         )
     return values
 
@@ -133,7 +139,7 @@ def read_usage(path: str | Path, plans: list[str] | None = None) -> pd.DataFrame
             raise InstanceError(
                 where,
                 f"row {i + 1}, column {column}",
-                f"negative usage {values[i]!r} (customer {out['customer'].iloc[i]})",
+                f"negative usage {_shown(values[i])} (customer {out['customer'].iloc[i]})",
             )
         out[column] = values
     if "weight" in raw.columns:
@@ -142,7 +148,7 @@ def read_usage(path: str | Path, plans: list[str] | None = None) -> pd.DataFrame
         if bad.size:
             i = int(bad[0])
             raise InstanceError(
-                where, f"row {i + 1}, column weight", f"must be positive, got {weight[i]!r}"
+                where, f"row {i + 1}, column weight", f"must be positive, got {_shown(weight[i])}"
             )
         out["weight"] = weight
     else:

@@ -163,6 +163,14 @@ BAD = {
         lambda f: _edit_usage(f, lambda d: d.assign(input_tokens=-d["input_tokens"])),
         "row 1, column input_tokens: negative usage",
     ),
+    "infinite usage": (  # the number as written, not numpy's repr of it
+        lambda f: _edit_usage(f, lambda d: d.assign(input_tokens=np.inf)),
+        "row 1, column input_tokens: not a finite number: inf",
+    ),
+    "zero weight": (
+        lambda f: _edit_usage(f, lambda d: d.assign(weight=0.0)),
+        "row 1, column weight: must be positive, got 0.0",
+    ),
     "unknown plan": (
         lambda f: _edit_usage(f, lambda d: d.assign(plan="gold")),
         "row 1, column plan: 'gold' is not a plan of the tariff",
