@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.common.collections import ComponentSet
 
 from pyomo_llmprice.competition.best_response import best_response_model
 from pyomo_llmprice.competition.market import CompetitionInstance
@@ -73,6 +74,10 @@ __all__ = [
 #: relative widening of every computed bound and of the reference profit (the local
 #: welfare solve and the published numbers are exact only to their tolerances)
 WIDEN = 1e-6
+#: the reference profit is the profile's published profit lowered by this (relative):
+#: published numbers are rounded and verified to 1e-6 of each type's first-best value,
+#: and a symmetric test profile's published profit came out 1.4e-6 above the closed form
+REFERENCE_SLACK = 1e-4
 #: relative slack of a bound against the profile's verified profit
 CERTIFY_TOL = 1e-6
 #: a global incumbent beats the profile only by more than this (relative): the
@@ -238,7 +243,7 @@ def response_bounds(model: pyo.ConcreteModel, taste: Any, reference: float) -> R
     if gap_max is None:
         raise UserInputError("--certify: the taste leaves the gap unbounded above")
     p0 = float(pyo.value(taste.probability_expr(0.0)))
-    reference = reference - WIDEN * max(abs(reference), 1e-12)
+    reference = reference - REFERENCE_SLACK * max(abs(reference), 1e-12)
     # merged types share variables: one entry per variable group, probability summed
     groups = _types(b)
     idx = [labels.index(k) for k in groups]
@@ -265,10 +270,13 @@ def response_bounds(model: pyo.ConcreteModel, taste: Any, reference: float) -> R
 
 
 def _largest(expr_at: Any, budget: float) -> float:
-    """The largest x >= 0 with ``expr_at(x) <= budget`` (`expr_at` increasing)."""
+    """The largest x >= 0 with ``expr_at(x) <= budget`` (`expr_at` increasing; inf when
+    it stays within the budget up to 1e12)."""
     hi = 1.0
-    while expr_at(hi) <= budget and hi < 1e12:
+    while expr_at(hi) <= budget:
         hi *= 2
+        if hi > 1e12:
+            return math.inf
     lo = 0.0
     for _ in range(100):
         mid = (lo + hi) / 2
@@ -283,17 +291,18 @@ def apply_bounds(model: pyo.ConcreteModel, bounds: ResponseBounds) -> None:
     q = getattr(b, b.characteristic)
     good = next(iter(b.goods_set))
     sigma = float(pyo.value(model.taste_scale))
-    names = {b.payment.local_name, q.local_name}
+    # the bundle's factor variables: every variable of the block but the payment and
+    # the characteristic (compared by identity: merged types reach them by reference)
+    skip = {id(b.payment[k]) for k in b.types} | {id(v) for v in q.values()}
     factors = [
-        var
-        for var in b.component_objects(pyo.Var, descend_into=False)
-        if var.local_name not in names
+        v for v in b.component_data_objects(pyo.Var, descend_into=False) if id(v) not in skip
     ]
     limit = b.technology_limit
+    seen: ComponentSet = ComponentSet()  # merged types share variables: keep the widest
     for pos, k in enumerate(bounds.labels):
         cap = float(bounds.precision_hi[pos])
-        saved = {id(v): v.value for var in factors for v in var.values()}
-        own = [v for var in factors for idx, v in var.items() if _is_type(idx, k)]
+        saved = {id(v): v.value for v in factors}
+        own = [v for v in factors if _is_type(v.index(), k)]
         con = limit[k, good]
 
         def reach(x: float, own: list[Any] = own, con: Any = con) -> float:
@@ -318,11 +327,12 @@ def apply_bounds(model: pyo.ConcreteModel, bounds: ResponseBounds) -> None:
                 v.set_value(x, skip_validation=True)
                 return float(pyo.value(b.cost[k]))
 
-            v.setub(_largest(cost, budget))
-        for var in factors:
-            for v in var.values():
-                if id(v) in saved:
-                    v.set_value(saved[id(v)], skip_validation=True)
+            top = _largest(cost, budget)
+            if math.isfinite(top):  # a variable the cost does not grow with keeps none
+                v.setub(max(top, v.ub) if v.ub is not None and v in seen else top)
+                seen.add(v)
+        for v in factors:
+            v.set_value(saved[id(v)], skip_validation=True)
         q[k, good].setub(cap)
         pay_lo = -float(bounds.utility_hi[pos])
         pay_hi = float(bounds.value[pos] * cap - bounds.utility_lo[pos])
