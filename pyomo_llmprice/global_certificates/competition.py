@@ -12,12 +12,16 @@ precision, ``t_i`` the payment), its margin ``m_i = t_i - c_i = S_i(q_i) - U_i``
 ``S_i* = max_q S_i(q)`` at ``q_i*``, rivals' offer ``R_i``, taste scale ``sigma``,
 choice probability ``P((R_i - U_i) / sigma)`` (nonincreasing in the gap, in [0, 1]) and
 profit ``sum_i f_i P_i m_i``. Every bound holds for every feasible point whose profit
-is at least ``Pi_ref``, a little below the profit of the seller's current (published,
-all-pairs verified) menu, or for a point that earns at least as much:
+is at least ``Pi_ref`` (the profit of the seller's published, all-pairs verified menu
+in the profile, lowered by :data:`REFERENCE_SLACK`; the model's own solution of that
+menu earns it), or for a point that earns at least as much:
 
 1. ``U_i >= U_lo_i = R_i - gap_max sigma``: the model's own gap bound.
-2. Each type earns ``f_i P_i m_i <= cap_i = f_i max(0, S_i* - U_lo_i)`` (P <= 1 and
-   ``m_i <= S_i* - U_i``). So ``f_i P_i m_i >= low_i = Pi_ref - sum_{j != i} cap_j``.
+2. Each type earns ``f_i P_i m_i <= f_i P(U_i) (S_i* - U_i) <= cap_i``, the maximum
+   over U of the middle term (:func:`type_profit_cap`: in closed form for logit, else
+   ``f_i max(0, S_i* - U_lo_i)`` from P <= 1). So, for a point earning at least
+   ``Pi_ref``, ``f_i P_i m_i >= low_i = Pi_ref - sum_{j != i} cap_j``; the model gets
+   one profit term per type within ``[low_i, cap_i]``.
    Where ``U_i >= Theta_i = max(S_i*, R_i)`` the gap is <= 0, so ``P_i >= p0 = P(0)``,
    and ``m_i <= S_i* - U_i <= 0``: ``f_i P_i m_i <= -f_i p0 (U_i - Theta_i)``. Hence
    ``U_i <= U_hi_i = Theta_i + max(0, -low_i) / (f_i p0)``.
