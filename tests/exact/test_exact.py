@@ -239,3 +239,21 @@ def test_the_chain_keeps_mumps_default_pivot_tolerance():
     assert result.optimal
     ref = theory.discrete_optimal_menu(theta, prob, tech)
     assert result.profit == pytest.approx(ref.profit, rel=1e-7)
+
+
+def test_a_type_with_no_gains_from_trade_is_excluded_by_the_nlp_too():
+    """theta (0.1, 0.2), f (1/2, 1/2), value theta (1 - e^-q), cost 0.1 q: the low type
+    values the good at most at its cost (first best 0, virtual value 0 - 0.1 < 0), so the
+    optimum serves the high type alone, q_H = ln 2, t_H = 0.1, profit (0.1 - 0.1 ln 2)/2.
+    Ipopt leaves the low type a sliver that loses ~1e-12 on a tolerance of zero; the dust
+    re-solve must exclude it instead of reporting the menu verification_failed."""
+    inst = ScreeningInstance(
+        "edge", None, ("L", "H"), np.array([0.5, 0.5]), ("q",), np.array([[0.1], [0.2]]),
+        value_form="saturating", value_rate=1.0, cost_form="linear", cost_coef=0.1,
+    )  # fmt: skip
+    profit = (0.1 - 0.1 * np.log(2)) / 2
+    for method in ("exact", "nlp"):
+        result = solve_instance(inst, "screening", method=method)
+        assert result.status == "optimal", method
+        assert result.profit == pytest.approx(profit, rel=1e-7), method
+        assert list(result.menu["served"]) == [False, True], method
