@@ -140,9 +140,10 @@ def _without_dust(model: pyo.Block, result: MenuResult, solve: Any) -> MenuResul
     profit = result.profit if result.optimal else result.last_point["profit"]
     own_scale = menu["tolerance"].to_numpy(float) / result.relative_tolerance  # first best
     sliver = menu["gross_value"].to_numpy(float) < DUST_FRACTION * own_scale
-    # a type with no gains from trade (first best 0: own_scale is the 1e-300 floor) can
-    # only lose money served; any bundle it holds is dust
-    sliver |= own_scale <= DUST_FRACTION * own_scale.max() * 1e-12
+    # a type with no gains from trade (first best 0: own_scale is type_tolerances' 1e-300
+    # floor) can only lose money served; any bundle it holds is dust
+    scale = max(own_scale.max(), result.value_scale)
+    sliver |= own_scale <= max(1e-12 * DUST_FRACTION * scale, 1e-290)
     if block.setting == "packages":  # one-dimensional: theory names the excluded types
         sliver |= excluded_types(menu["theta"].to_numpy(float), menu["prob"].to_numpy(float))
     dust = menu["served"].to_numpy(bool) & sliver

@@ -257,3 +257,17 @@ def test_a_type_with_no_gains_from_trade_is_excluded_by_the_nlp_too():
         assert result.status == "optimal", method
         assert result.profit == pytest.approx(profit, rel=1e-7), method
         assert list(result.menu["served"]) == [False, True], method
+
+
+def test_when_no_type_gains_from_trade_the_nlp_serves_nobody():
+    """theta (0.05, 0.08) below the unit cost 0.1 of a saturating good: nobody is served,
+    profit 0, by the exact method and the NLP alike (not verification_failed on slivers)."""
+    inst = ScreeningInstance(
+        "none", None, ("L", "H"), np.array([0.5, 0.5]), ("q",), np.array([[0.05], [0.08]]),
+        value_form="saturating", value_rate=1.0, cost_form="linear", cost_coef=0.1,
+    )  # fmt: skip
+    for method in ("exact", "nlp"):
+        result = solve_instance(inst, "screening", method=method)
+        assert result.status == "optimal", method
+        assert abs(result.profit) <= 1e-12, method
+        assert not result.menu["served"].any(), method
