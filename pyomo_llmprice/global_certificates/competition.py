@@ -238,7 +238,9 @@ def response_bounds(model: pyo.ConcreteModel, taste: Any, reference: float) -> R
     labels = list(b.types)
     value = _values(b)
     welfare, first_best = _welfare(model)
-    welfare = welfare + WIDEN * np.abs(welfare).max(initial=1.0)
+    # each type's own welfare widened (a common widening by the largest one would move
+    # the small types' caps by far more than their solve's error)
+    welfare = welfare + WIDEN * np.abs(welfare) + 1e-3 * WIDEN * np.abs(welfare).max(initial=1.0)
     first_best = first_best * (1 + WIDEN)
     rival = np.array([pyo.value(model.rival[k]) for k in labels])
     prob = np.array([pyo.value(b.prob[k]) for k in labels])
