@@ -504,20 +504,28 @@ def solve_exact(
     problem: OneDimensionalProblem | None = None,
     tolerance: float = 1e-6,
     publication: Any = None,
+    time_limit: Any = None,
 ) -> Any:
     """The exact menu of `instance` (types of probability 0 already dropped), certified
     on all pairs and priced by :func:`pyomo_llmprice.result.certify_menu`, as a
     :class:`~pyomo_llmprice.result.MenuResult` with solver ``"exact"``.
 
+    `time_limit` (seconds, or the command's :class:`~pyomo_llmprice.limits.Deadline`) is
+    checked once the menu is computed: past it, the menu is the last point of a run with
+    status ``time_limit`` (certified, its tariffs withheld), as an NLP stopped by it.
+
     Raises :class:`NotOneDimensional` when the problem does not reduce.
     """
     import time
 
+    from pyomo_llmprice.limits import as_deadline
     from pyomo_llmprice.result import certify_menu
 
     start = time.perf_counter()
+    deadline = as_deadline(time_limit)
     problem = problem or one_dimensional_problem(instance, setting)
     menu = exact_menu(problem)
+    late = deadline is not None and deadline.expired()
     if publication is not None:
         publication = publication(menu)
     result = certify_menu(
@@ -525,7 +533,8 @@ def solve_exact(
         setting,
         _published_columns(instance, setting, menu),
         menu.payment,
-        termination=f"exact ({problem.method})",
+        outcome="time_limit" if late else "optimal",
+        termination=("time limit reached; " if late else "") + f"exact ({problem.method})",
         solver="exact",
         iterations=0,
         tolerance=tolerance,
@@ -630,7 +639,11 @@ def solve_block_exactly(block: Any, method: str, tolerance: float = 1e-6) -> Any
 
 
 def solve_instance_exactly(
-    instance: Instance | ScreeningInstance, setting: str, method: str, tolerance: float = 1e-6
+    instance: Instance | ScreeningInstance,
+    setting: str,
+    method: str,
+    tolerance: float = 1e-6,
+    time_limit: Any = None,
 ) -> Any:
     """The exact MenuResult of `instance` in `setting` without building a Pyomo model, or
     None when the NLP must run (as :func:`solve_block_exactly`)."""
@@ -646,4 +659,5 @@ def solve_instance_exactly(
         _refused(instance.path or instance.name, method, why)
         return None
     source = without_zero_probability(instance)
-    return solve_exact(source, setting, one_dimensional_problem(source, setting), tolerance)
+    problem = one_dimensional_problem(source, setting)
+    return solve_exact(source, setting, problem, tolerance, time_limit=time_limit)

@@ -196,7 +196,9 @@ def solve_instance(
     if not isinstance(instance, (Instance, ScreeningInstance)):
         instance = read_instance(instance)
     method = resolve_method(method, ic, **kwds)
-    exact = solve_instance_exactly(instance, setting, method, kwds.get("tolerance", 1e-6))
+    exact = solve_instance_exactly(
+        instance, setting, method, kwds.get("tolerance", 1e-6), kwds.get("time_limit")
+    )
     if exact is not None:
         return exact
     return solve_model(build_model(instance, setting, ic), method="nlp", **kwds)

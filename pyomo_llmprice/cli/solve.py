@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     options, instance = options_and_instance(args)
     # the exact method builds no model: no memory limit applies to it
     method = resolve_method(args.method, args.ic, solver=args.solver, options=options, tee=args.tee)
-    result = solve_instance_exactly(instance, args.setting, method)
+    result = solve_instance_exactly(instance, args.setting, method, time_limit=deadline)
     if result is None:
         refuse_oversized(args, instance, args.setting, args.ic)
         model = build_model(instance, args.setting, args.ic)

@@ -271,3 +271,23 @@ def test_when_no_type_gains_from_trade_the_nlp_serves_nobody():
         assert result.status == "optimal", method
         assert abs(result.profit) <= 1e-12, method
         assert not result.menu["served"].any(), method
+
+
+def test_the_exact_method_keeps_the_time_limit(tmp_path, capsys):
+    """A limit passed before the menu is computed ends the run as time_limit, as it ends
+    an NLP: the menu is its last point, certified, and no tariff is quoted."""
+    from pyomo_llmprice.cli import main
+    from pyomo_llmprice.cli._common import EXIT_CODES
+    from pyomo_llmprice.io import write_dat
+
+    theta, prob = np.array([0.3, 0.5, 0.7, 0.9]), np.full(4, 0.25)
+    inst = Instance("four", None, theta_types(theta, prob), TECH)
+    result = solve_instance(inst, time_limit=1e-12)
+    assert result.status == "time_limit" and result.solver == "exact"
+    assert result.menu["markup"].isna().all() and result.menu["fixed_fee"].isna().all()
+    assert solve_instance(inst).optimal  # without the limit, the same menu is optimal
+    path = tmp_path / "four.dat"
+    write_dat(inst, path)
+    rc = main(["solve", str(path), "--method", "exact", "--time-limit", "1e-9"])
+    assert rc == EXIT_CODES["time_limit"]
+    assert "status time_limit" in capsys.readouterr().out
