@@ -30,7 +30,7 @@ class TokenPackagesData(TokenMenuData):
 
     CONFIG = menu_config()
     one_dimensional = True
-    lean_chain = True  # theta > 0 and precision >= 0: IR of the lowest type suffices
+    lean_chain = True  # precision >= 0: IR of the lowest type and IC imply every IR
     setting = "packages"
 
     def build(self) -> None:
