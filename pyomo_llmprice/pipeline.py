@@ -21,7 +21,12 @@ from pyomo_llmprice.outcomes import iteration_count, load_point, solver_or_error
 from pyomo_llmprice.plugins import DEFAULT_SOLVER
 from pyomo_llmprice.result import MenuResult, certify_menu, type_tolerances
 from pyomo_llmprice.settings import check_setting
-from pyomo_llmprice.solvers.options import CHAIN_IPOPT_OPTIONS, DEFAULT_IPOPT_OPTIONS
+from pyomo_llmprice.solvers.options import (
+    CHAIN_IPOPT_OPTIONS,
+    DEFAULT_IPOPT_OPTIONS,
+    LONG_CHAIN_IPOPT_OPTIONS,
+    LONG_CHAIN_TYPES,
+)
 from pyomo_llmprice.theory import excluded_types
 
 __all__ = [
@@ -82,8 +87,11 @@ def solve_model(
             outcome="solver_unavailable",
         )
     opts = dict(DEFAULT_IPOPT_OPTIONS)
-    if getattr(menu_block(model), "ic_set", None) == "adjacent":  # the 1-D chain
+    menu = menu_block(model)
+    if getattr(menu, "ic_set", None) == "adjacent":  # the 1-D chain
         opts.update(CHAIN_IPOPT_OPTIONS)
+        if len(menu.distinct_types) >= LONG_CHAIN_TYPES:
+            opts.update(LONG_CHAIN_IPOPT_OPTIONS)
     opts.update(options or {})
 
     def solve() -> MenuResult:
