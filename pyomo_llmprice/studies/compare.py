@@ -224,8 +224,9 @@ def _run(
 
 def _package_solve(model: Any, name: str, time_limit: float | None) -> tuple[Any, float]:
     """One solve by SCIP, Gurobi or HiGHS through Pyomo
-    (:mod:`~pyomo_llmprice.global_certificates.global_minlp`), read back like solve_model does; the result carries ``bound`` and
-    ``global_gap`` (the solver's proven bound on the profit, in the instance's money)."""
+    (:mod:`~pyomo_llmprice.global_certificates.global_minlp`), read back like solve_model
+    does; the result carries ``bound`` and ``global_gap`` (the solver's proven bound on
+    the profit, in the instance's money)."""
     from pyomo_llmprice.global_certificates.global_minlp import solve_global
     from pyomo_llmprice.pipeline import read_menu
 

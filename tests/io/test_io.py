@@ -153,7 +153,8 @@ def test_renormalize_on_request(tmp_path: Path) -> None:
     err = refused(path)
     assert (err.entry, err.problem) == (
         "prob",
-        "probabilities sum to 10, not 1 (fix the file; from Python, read_instance(path, renormalize=True) rescales them)",
+        "probabilities sum to 10, not 1 (fix the file; from Python, "
+        "read_instance(path, renormalize=True) rescales them)",
     )
     inst = read_instance(path, renormalize=True)
     np.testing.assert_allclose(inst.types.prob, [0.5, 0.3, 0.2])
