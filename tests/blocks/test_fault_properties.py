@@ -146,15 +146,7 @@ def test_valid_instances_solve_verify_and_match_theory(dat, capsys):
     [
         None,  # the default: identical types merged
         True,
-        pytest.param(
-            False,
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="documents the option: unmerged, Ipopt converged (Solve_Succeeded, "
-                "all pairs verified) to a menu 0.3-0.6% below the exact optimum, "
-                "identical types on different bundles; merging (the default) fixes it",
-            ),
-        ),
+        False,  # unmerged: once 0.3-0.6% below the optimum; the lean chain reaches it
     ],
     ids=["default", "merged", "unmerged"],
 )
