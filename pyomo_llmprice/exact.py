@@ -28,7 +28,7 @@ from scipy.optimize import isotonic_regression
 
 from pyomo_llmprice.instance import Instance, ScreeningInstance
 from pyomo_llmprice.technology import CobbDouglas, Technology
-from pyomo_llmprice.theory import _pointwise, discrete_virtual_values
+from pyomo_llmprice.theory import AllocateFn, _pointwise, discrete_virtual_values
 
 __all__ = [
     "ExactMenu",
@@ -41,8 +41,6 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
-#: phi (ironed virtual values, sorted levels) -> (u, seller cost, bundle columns)
-Allocate = Callable[[FloatArray], tuple[FloatArray, FloatArray, dict[str, FloatArray]]]
 
 
 class NotOneDimensional(ValueError):
@@ -60,7 +58,7 @@ class OneDimensionalProblem:
 
     theta: FloatArray
     prob: FloatArray
-    allocate: Allocate
+    allocate: AllocateFn
     characteristic: str  # what u is: "precision" or "quality"
     method: str  # how allocate maximizes: "closed form" or "safeguarded Newton"
 
@@ -202,7 +200,7 @@ def pointwise_maximizer(
 # --------------------------------------------------------------------------------------
 
 
-def _token_allocate(technology: Technology, measure: float, per_task: bool) -> Allocate:
+def _token_allocate(technology: Technology, measure: float, per_task: bool) -> AllocateFn:
     """Pointwise token bundle for value ``phi * u(x, y, z)`` and cost ``m (c_x x + c_y y) + c_z z``.
 
     ``measure`` m scales the per-task tokens (one task of measure m, or one scale level);
@@ -224,7 +222,7 @@ def _token_allocate(technology: Technology, measure: float, per_task: bool) -> A
     return allocate
 
 
-def _newton_token_allocate(technology: Technology, measure: float, per_task: bool) -> Allocate:
+def _newton_token_allocate(technology: Technology, measure: float, per_task: bool) -> AllocateFn:
     """Pointwise token bundle for a user precision function (no closed form): a vectorized
     safeguarded Newton on ``phi u(x, y, z) - m (c_x x + c_y y) - c_z z`` in ``(ln x, ln y,
     ln(1 + z))`` (steps relative to the tokens, which stay positive; fine-tuning is held at
