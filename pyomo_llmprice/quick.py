@@ -41,7 +41,7 @@ from pyomo_llmprice.instance import Instance
 from pyomo_llmprice.pipeline import solve_instance
 from pyomo_llmprice.plugins import DEFAULT_SOLVER
 from pyomo_llmprice.result import MenuResult
-from pyomo_llmprice.tariffs import tariff_menu_from_result
+from pyomo_llmprice.tariffs.menu import menu_with_plans
 from pyomo_llmprice.technology import Technology
 from pyomo_llmprice.types import paper_theta_cdf, theta_grid_from_cdf, theta_types
 
@@ -278,25 +278,10 @@ class LLMPricingModel:
         ``plan`` is the plan's index (-1: not served, no plan: fee, markup and prices
         ``nan``; a type of zero virtual value is never served).
         """
-        result = self._solved()
-        tariffs = tariff_menu_from_result(result)  # the plans the result published
-        menu = result.menu
-        frame = menu[
-            [
-                "theta",
-                "prob",
-                "input_tokens",
-                "output_tokens",
-                "finetune_tokens",
-                "payment",
-                "served",
-            ]
-        ].copy()
-        terms = tariffs.intended_terms()
-        frame["plan"] = terms["plan"].to_numpy()
-        for column in ("fixed_fee", "markup", *(f"price_{c}" for c in TOKEN_CLASSES)):
-            frame[column] = terms[column].to_numpy(float)
-        return frame
+        menu = menu_with_plans(self._solved())  # the plans the result published
+        columns = ["theta", "prob", "input_tokens", "output_tokens", "finetune_tokens"]
+        columns += ["payment", "served", "plan", "fixed_fee", "markup"]
+        return menu[columns + [f"price_{c}" for c in TOKEN_CLASSES]]
 
     def optimal_two_part_tariff(
         self, user_types: Iterable[Any]

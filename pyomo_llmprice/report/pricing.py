@@ -23,7 +23,7 @@ from pyomo_llmprice.analysis import (
     overall_status,
 )
 from pyomo_llmprice.report.documents import clean
-from pyomo_llmprice.tariffs.menu import PLAN_TERMS, tariff_menu_from_result
+from pyomo_llmprice.tariffs.menu import PLAN_TERMS, menu_with_plans
 
 if TYPE_CHECKING:
     from pyomo_llmprice.instance import Instance
@@ -132,11 +132,8 @@ def full_menu_frame(result: MenuResult) -> pd.DataFrame:
     The plans are :func:`~pyomo_llmprice.tariffs.tariff_menu_from_result`'s: one per
     distinct package, so types bunched on a package share its fee and prices.
     """
-    terms = tariff_menu_from_result(result).intended_terms()
-    menu = result.menu.copy()
-    menu["plan"] = terms["name"].to_list()
-    for column in ("fixed_fee", "markup", "price_input", "price_output", "price_finetune"):
-        menu[column] = terms[column].to_numpy(float)
+    menu = menu_with_plans(result)
+    menu["plan"] = menu["plan_name"]
     cols = [
         "type",
         "theta",

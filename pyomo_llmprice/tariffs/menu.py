@@ -45,6 +45,7 @@ __all__ = [
     "TwoPartTariff",
     "best_response",
     "evaluate_tariffs",
+    "menu_with_plans",
     "tariff_menu_from_bundles",
     "tariff_menu_from_result",
 ]
@@ -476,6 +477,19 @@ def tariff_menu_from_result(
         tech,
         result.tolerance if pool_atol is None else pool_atol,
     )
+
+
+def menu_with_plans(result: SolvedMenu) -> pd.DataFrame:
+    """`result`'s menu table, every type with the plan it buys: ``plan`` (index, -1 =
+    none), ``plan_name`` and that plan's fee, markup and prices (NaN when none), from
+    :func:`tariff_menu_from_result` (one plan per package)."""
+    terms = tariff_menu_from_result(result).intended_terms()
+    menu = result.menu.copy()
+    menu["plan"] = terms["plan"].to_numpy()
+    menu["plan_name"] = terms["name"].to_list()
+    for column in ("fixed_fee", "markup", "price_input", "price_output", "price_finetune"):
+        menu[column] = terms[column].to_numpy(float)
+    return menu
 
 
 def tariff_menu_from_bundles(
