@@ -299,15 +299,11 @@ def ic_rows(n_types: int, ic: str, one_dimensional: bool, dims: int = 1) -> int:
     (neighbours, or a product grid's 3^D - 1) plus one round of 3 pairs per type,
     a lower bound.
     """
-    from pyomo_llmprice.blocks.menu import GENERATION_THRESHOLD
+    from pyomo_llmprice.blocks.menu import resolve_ic
 
     n = int(n_types)
-    if ic == "auto":
-        if one_dimensional:
-            ic = "adjacent"
-        else:
-            ic = "generated" if n > GENERATION_THRESHOLD else "all_pairs"
-    if ic == "adjacent":
+    ic = resolve_ic(ic, one_dimensional, n)
+    if ic in ("adjacent", "envelope"):  # both directions; or downward and monotonicity
         return 2 * max(n - 1, 0)
     if ic == "all_pairs":
         return n * (n - 1)

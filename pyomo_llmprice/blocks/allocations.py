@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from pyomo_llmprice.blocks._declare import declare_configured_block
-from pyomo_llmprice.blocks.menu import IC_SETS, menu_config
+from pyomo_llmprice.blocks.menu import CHAIN_IC_SETS, IC_SETS, menu_config
 from pyomo_llmprice.blocks.token_menu import TokenMenuData
 from pyomo_llmprice.certificate import (
     allocations_publication,
@@ -41,11 +41,11 @@ class TokenAllocationsData(TokenMenuData):
         """Refuse adjacent IC and an instance that cannot express allocations, up front."""
         inst = config.instance
         where = getattr(inst, "path", None) or getattr(inst, "name", None) or "TokenAllocations"
-        if config.ic == "adjacent":
+        if config.ic in CHAIN_IC_SETS:
             raise InstanceError(
                 where,
                 "ic",
-                "adjacent IC is exact only for one-dimensional types and Token Allocations "
+                f"{config.ic} IC is exact only for one-dimensional types and Token Allocations "
                 "types are not; use the ic all_pairs, generated or auto",
             )
         if isinstance(inst, Instance):
@@ -133,7 +133,7 @@ register_setting(
         name="allocations",
         block=TokenAllocations,
         schema="llm",
-        ic=tuple(ic for ic in IC_SETS if ic != "adjacent"),
+        ic=tuple(ic for ic in IC_SETS if ic not in CHAIN_IC_SETS),
         summary="Token Allocations: the contract fixes the tokens spent on each task",
         check=TokenAllocationsData._check_instance,
         publish=allocations_publication,

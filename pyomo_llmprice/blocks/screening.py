@@ -258,7 +258,7 @@ register_setting(
         name="screening",
         block=Screening,
         schema="screening",
-        ic=IC_SETS,
+        ic=tuple(ic for ic in IC_SETS if ic != "envelope"),  # values need not be lean_chain
         summary="generic screening: types of D dimensions, one good per dimension",
         publish=screening_publication,
     )

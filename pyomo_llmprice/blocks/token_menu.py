@@ -57,8 +57,15 @@ class TokenMenuData(ScreeningMenuData):
             "output_factor", goods, within=nn, initialize=0.5, doc="y^beta per good (factor)"
         )
         self._bundle_var("finetune", within=nn, initialize=0.0, doc="fine-tuning tokens")
+        # precision exactly what the starting factors deliver: the technology rows hold
+        # at the start (normalized base quality is ~1e-5, where 0.25 violated them by 0.23);
+        # 0.25 where a user's function gives no usable number there
+        with np.errstate(all="ignore"):
+            start = tech.precision.precision(0.5, 0.5, 0.0)
+        ok = isinstance(start, int | float | np.floating) and 0 <= start < np.inf
+        start = float(start) if ok else 0.25
         self._bundle_var(
-            "precision", goods, within=nn, initialize=0.25, doc="precision delivered per good"
+            "precision", goods, within=nn, initialize=start, doc="precision delivered per good"
         )
 
     def _declare_bundle_rows(self) -> None:

@@ -29,6 +29,8 @@ def test_registry_lists_the_built_in_settings() -> None:
     assert get_setting("packages").block is TokenPackages
     assert get_setting("allocations").block is TokenAllocations
     assert ic_options("allocations") == ("auto", "all_pairs", "generated")
+    assert "envelope" in ic_options("packages")
+    assert "envelope" not in ic_options("screening")  # its values need not be lean
     assert ic_options() == IC_SETS
 
 
