@@ -94,6 +94,8 @@ def solve_model(
             opts.update(LONG_CHAIN_IPOPT_OPTIONS)
     opts.update(options or {})
 
+    spent: list[int | None] = []  # iterations of every solve, re-solves included
+
     def solve() -> MenuResult:
         results, generation, retry = solve_menu(model, solver, opts, tee, time_limit)
         result = read_menu(
@@ -110,6 +112,7 @@ def solve_model(
         result.retry = retry
         if generation is not None:
             result.iterations = generation.iterations
+        spent.append(result.iterations)
         return result
 
     result = solve()
@@ -120,6 +123,8 @@ def solve_model(
         if trial is result:
             break
         result = trial
+    # what the menu cost: every solve's iterations, exclusion re-solves (kept or not) too
+    result.iterations = None if None in spent else sum(spent)
     return result
 
 

@@ -162,3 +162,24 @@ def test_linear_pricing_and_compare_pricing_take_a_user_precision():
     want_fee, _ = closed_form_plans([0.25, 0.5, 0.75, 1.0])
     np.testing.assert_allclose(menu["markup"], [np.nan, np.nan, 1.5, 1.0], rtol=TOKENS_RTOL)
     np.testing.assert_allclose(menu["fixed_fee"], want_fee, rtol=TOKENS_RTOL)
+
+
+def test_iterations_count_every_solve_including_the_exclusion_resolve(monkeypatch):
+    """The zero-virtual-value type is excluded by a re-solve; the result's iteration
+    count is what the menu cost: the first solve's plus the re-solve's."""
+    from pyomo_llmprice import pipeline
+    from pyomo_llmprice.outcomes import iteration_count
+
+    seen: list[int | None] = []
+    real = pipeline.solve_menu
+
+    def spy(*args, **kwds):
+        out = real(*args, **kwds)
+        seen.append(iteration_count(out[0]))
+        return out
+
+    monkeypatch.setattr(pipeline, "solve_menu", spy)
+    types = theta_types(np.array([0.25, 0.5, 0.75, 1.0]), np.full(4, 0.25))
+    result = solve_instance(Instance("dust", None, types, Technology.cobb_douglas()), method="nlp")
+    assert result.excluded and len(seen) >= 2 and None not in seen
+    assert result.iterations == sum(seen)
