@@ -20,8 +20,10 @@ from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.common.collections import ComponentSet
 from pyomo.common.config import ConfigDict, ConfigValue, In
 from pyomo.core.base.block import BlockData
+from pyomo.core.expr.visitor import identify_variables
 
 from pyomo_llmprice.errors import UserInputError
 from pyomo_llmprice.instance import Instance, without_zero_probability
@@ -235,7 +237,10 @@ class ScreeningMenuData(BlockData):
         reps = np.unique(self._representative)
         n_distinct = len(reps)
 
-        ic = resolve_ic(self.config.ic, self.one_dimensional, n_distinct, self.lean_chain)
+        # the envelope's binding rows are exact for the block's own profit objective only
+        # (a competition or welfare objective may leave adjacent IC slack)
+        lean = self.lean_chain and self.config.declare_objective
+        ic = resolve_ic(self.config.ic, self.one_dimensional, n_distinct, lean)
         if ic in CHAIN_IC_SETS and not self.one_dimensional:
             raise UserInputError(
                 f"{self._where()}: ic: {ic} IC is exact only for one-dimensional types "
@@ -337,6 +342,28 @@ class ScreeningMenuData(BlockData):
             below = pyo.value(self._value_of(pos[k], chain[j - 1])) if j else 0.0
             paid += own - below
             self.payment[k].set_value(paid, skip_validation=True)
+
+    def envelope_not_exact(self) -> str | None:
+        """Why the envelope chain's binding rows may cut off this model's optimum, or None.
+
+        For any monotone allocation the envelope payments are the most revenue that IC and
+        IR allow, so the chain is exact when the model maximizes the block's own expected
+        profit and every constraint added to it leaves payments alone (a capacity on
+        tokens does; a price cap does not)."""
+        if getattr(self, "ic_set", None) != "envelope":
+            return None
+        model = self.model()
+        objectives = list(model.component_data_objects(pyo.Objective, active=True))
+        own = getattr(self, "profit_objective", None)
+        if len(objectives) != 1 or objectives[0] is not own:
+            return "the active objective is not the block's expected profit"
+        payments = ComponentSet(self.payment.values())
+        own_rows = getattr(self, "_own_rows", set())
+        for con in model.component_data_objects(pyo.Constraint, active=True):
+            mine = con.parent_block() is self and con.parent_component().local_name in own_rows
+            if not mine and any(v in payments for v in identify_variables(con.body)):
+                return f"constraint {con.name} involves payments"
+        return None
 
     def added_constraints(self) -> list[str]:
         """Active constraints of the model that this block did not write (a user's

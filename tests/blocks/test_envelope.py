@@ -13,7 +13,7 @@ import pyomo.environ as pyo
 import pytest
 
 from pyomo_llmprice import theory
-from pyomo_llmprice.blocks import Screening
+from pyomo_llmprice.blocks import Screening, TokenPackages
 from pyomo_llmprice.blocks.menu import GENERATION_THRESHOLD, resolve_ic
 from pyomo_llmprice.errors import UserInputError
 from pyomo_llmprice.instance import Instance, InstanceError
@@ -93,3 +93,37 @@ def test_envelope_is_refused_where_it_is_not_exact(vs4: Path) -> None:
     model = pyo.ConcreteModel()
     with pytest.raises(UserInputError, match="envelope IC needs values"):
         model.menu = Screening(theta=np.array([1.0, 2.0, 3.0]), ic="envelope")
+
+
+def test_a_block_without_its_own_profit_objective_takes_the_adjacent_chain() -> None:
+    """Competition and welfare objectives may leave adjacent IC slack: no envelope."""
+    model = pyo.ConcreteModel()
+    model.menu = TokenPackages(instance=lognormal(6), declare_objective=False)
+    assert model.menu.ic_set == "adjacent"
+
+
+def test_a_price_cap_is_refused_on_the_envelope_a_token_capacity_is_not() -> None:
+    inst = lognormal(8)
+    capped = build_model(inst, "packages")
+    top = capped.menu.types.last()
+    capped.cap = pyo.Constraint(
+        expr=capped.menu.payment[top] <= 0.5 * capped.menu.payment[top].value
+    )
+    with pytest.raises(
+        UserInputError, match="involves payments; build the block with ic='adjacent'"
+    ):
+        solve_model(capped)
+    # a capacity on tokens leaves the envelope payments optimal: both chains agree
+    profits = []
+    for ic in ("envelope", "adjacent"):
+        model = build_model(inst, "packages", ic=ic)
+        menu = model.menu
+        model.capacity = pyo.Constraint(
+            expr=sum(menu.prob[k] * menu.input_tokens[k] for k in menu.types) <= 0.01
+        )
+        res = solve_model(model)
+        assert res.status == "optimal"
+        profits.append(res.profit)
+    unconstrained = theory.discrete_optimal_menu(inst.types.theta, inst.types.prob, inst.technology)
+    assert profits[0] == pytest.approx(profits[1], rel=1e-7)
+    assert profits[0] < unconstrained.profit * (1 - 1e-3)  # the capacity binds
