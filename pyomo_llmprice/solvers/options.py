@@ -42,7 +42,9 @@ DEFAULT_IPOPT_OPTIONS: dict[str, Any] = {
 #: its fronts stay at 6 whatever the pivot tolerance. Not a default either: the adaptive
 #: barrier update (3,000 types on the lean chain: 7.3 s CPU and 93 iterations, against
 #: 46.7 s and 73 for the full chain with the monotone update), because on four types
-#: (tests/certificate, the zero-virtual-value case) it left a fee 1.2e-5 off theory's
+#: (tests/certificate, the zero-virtual-value case) it left a fee 1.2e-5 off theory's.
+#: Token Packages now default to the envelope chain (``ic="envelope"``), which takes none
+#: of these tables: 10,000 types in 65 iterations with the monotone update (69 adaptive)
 CHAIN_IPOPT_OPTIONS: dict[str, Any] = {}
 
 #: chains of at least this many distinct types also take LONG_CHAIN_IPOPT_OPTIONS
