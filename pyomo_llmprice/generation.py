@@ -8,18 +8,25 @@ the previous point, and stop when no pair is violated. On a
 product grid of types, the first violations also bring in every envious type's
 grid neighbours (diagonals included): those are the pairs that bind, and finding
 them a few per round costs tens of rounds. Types the neighbour seed already
-satisfies get no extra rows (they would only slow Ipopt down).
+satisfies get no extra rows (they would only slow Ipopt down). Later violated
+pairs on a grid come with their shifts by one cell (the next round's violations
+lie next to this round's).
 
 Only the public ``pyomo.contrib.solver`` contract is used, so any Pyomo NLP solver
 can drive the rounds and the retry: the warm start is the variables' values (every
-NLP interface starts from them), iterations are read from ``extra_info`` where the
-solver reports them, and a point is loaded with ``load_vars``.
+NLP interface starts from them), plus the multipliers for a solver whose config
+declares ``warm_start_multipliers`` (this package's Ipopt interfaces; carried in
+IMPORT suffixes that are removed afterwards), iterations are read from
+``extra_info`` where the solver reports them, and a point is loaded with
+``load_vars``. Rochet-Chone 100 x 100 (10^4 two-dimensional types) is solved and
+verified on its 10^8 pairs in about 7 minutes this way (benchmarks/scale_targets.py).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,22 +34,27 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import Results, SolutionStatus, TerminationCondition
+from pyomo.core.base.block import BlockData
 
 from pyomo_llmprice import limits
 from pyomo_llmprice.blocks.menu import menu_block
 from pyomo_llmprice.limits import Deadline
 from pyomo_llmprice.outcomes import iteration_count, load_point
 from pyomo_llmprice.progress import progress_bar
-from pyomo_llmprice.solvers.options import WARM_START_OPTIONS
+from pyomo_llmprice.solvers.options import WARM_START_MULTIPLIER_OPTIONS, WARM_START_OPTIONS
 
 __all__ = [
     "GenerationLog",
+    "ProductGrid",
     "RetryLog",
     "grid_neighbour_pairs",
+    "product_grid",
+    "shifted_pairs",
     "solve_menu",
     "solve_once",
     "solve_with_generation",
     "stopped_results",
+    "takes_multipliers",
     "violated_pairs",
 ]
 
@@ -56,11 +68,55 @@ class GenerationLog:
     final_pairs: int
     final_violation: float  # worst IC gain at the last solved point (before adding pairs)
     iterations: int | None  # None when the solver does not report its iterations
-    seeded: int = 0  # grid-neighbour pairs added with the first violated ones (not counted above)
+    seeded: int = 0  # grid-neighbour pairs added at the first violations (not counted above)
+    shifted: int = 0  # shifts of violated pairs on a grid (shifted_pairs; not counted above)
 
 
 #: product grids of at most this many dimensions are seeded with all 3^D - 1 neighbours
 GRID_SEED_MAX_DIMS = 3
+
+
+@dataclass(frozen=True)
+class ProductGrid:
+    """Types that form a full product grid: each type's rank along every dimension."""
+
+    rank: np.ndarray  # (N, D) position of each type along each dimension
+    index: np.ndarray  # the type at each grid position (shape `shape`)
+
+    @property
+    def shape(self) -> np.ndarray:
+        return np.array(self.index.shape)
+
+    def moved(self, types: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which of `types` have a type `step` grid cells away, and that type."""
+        pos = self.rank[types] + step
+        ok = ((pos >= 0) & (pos < self.shape)).all(axis=1)
+        return ok, self.index[tuple(pos[ok].T)]
+
+
+def product_grid(points: np.ndarray) -> ProductGrid | None:
+    """The product grid the types form, or None (repeated points, a missing cell, or more
+    than :data:`GRID_SEED_MAX_DIMS` dimensions, where 3^D - 1 neighbours are too many)."""
+    pts = np.asarray(points, float)
+    if pts.ndim != 2 or len(pts) < 2 or not 1 <= pts.shape[1] <= GRID_SEED_MAX_DIMS:
+        return None
+    ranks, shape = [], []
+    for col in pts.T:
+        values, inverse = np.unique(np.round(col, 12), return_inverse=True)
+        ranks.append(inverse.ravel())
+        shape.append(len(values))
+    rank = np.column_stack(ranks)
+    if int(np.prod(shape)) != len(pts):
+        return None
+    index = np.full(shape, -1, dtype=np.int64)
+    index[tuple(rank.T)] = np.arange(len(pts))
+    if (index < 0).any():  # repeated points: not a product grid
+        return None
+    return ProductGrid(rank, index)
+
+
+def _unit_steps(dims: int) -> list[np.ndarray]:
+    return [np.array(s) for s in itertools.product((-1, 0, 1), repeat=dims) if any(s)]
 
 
 def grid_neighbour_pairs(points: np.ndarray) -> list[tuple[int, int]]:
@@ -71,33 +127,37 @@ def grid_neighbour_pairs(points: np.ndarray) -> list[tuple[int, int]]:
     diagonal pairs that bind; with every envious type's eight neighbours added at the
     first violation, 4 rounds (123 iterations while warm rounds also reused Ipopt's
     multipliers, 154 from the point alone). Types that do not form a full product
-    grid (or have more than :data:`GRID_SEED_MAX_DIMS` dimensions, where 3^D - 1
-    neighbours are too many) get no pairs here.
+    grid (:func:`product_grid`) get no pairs here.
     """
-    pts = np.asarray(points, float)
-    if pts.ndim != 2 or len(pts) < 2 or not 1 <= pts.shape[1] <= GRID_SEED_MAX_DIMS:
+    grid = product_grid(points)
+    if grid is None:
         return []
-    ranks, shape = [], []
-    for col in pts.T:
-        values, inverse = np.unique(np.round(col, 12), return_inverse=True)
-        ranks.append(inverse.ravel())
-        shape.append(len(values))
-    rank = np.column_stack(ranks)
-    if int(np.prod(shape)) != len(pts):
-        return []
-    index = np.full(shape, -1, dtype=np.int64)
-    index[tuple(rank.T)] = np.arange(len(pts))
-    if (index < 0).any():  # repeated points: not a product grid
-        return []
+    everyone = np.arange(len(grid.rank))
     pairs: list[tuple[int, int]] = []
-    for step in itertools.product((-1, 0, 1), repeat=pts.shape[1]):
-        if not any(step):
-            continue
-        moved = rank + np.array(step)
-        ok = ((moved >= 0) & (moved < np.array(shape))).all(axis=1)
-        j = index[tuple(moved[ok].T)]
+    for step in _unit_steps(grid.rank.shape[1]):
+        ok, j = grid.moved(everyone, step)
         pairs += zip(np.nonzero(ok)[0].tolist(), j.tolist(), strict=True)
     return pairs
+
+
+def shifted_pairs(pairs: list[tuple[int, int]], grid: ProductGrid) -> list[tuple[int, int]]:
+    """Each pair moved one grid cell in every direction, both ends together (same offset).
+
+    Violations come in bands: on Rochet-Chone 50 x 50 (grid neighbours imposed) every
+    type envious in the second round was within one cell of a type envious in the
+    first, and these shifts of the first round's 165 violated pairs held 67 of the 98
+    pairs the second round would have added.
+    """
+    if not pairs:
+        return []
+    arr = np.asarray(pairs, dtype=np.int64)
+    out: list[tuple[int, int]] = []
+    for step in _unit_steps(grid.rank.shape[1]):
+        ok_i, i = grid.moved(arr[:, 0], step)
+        ok_k, k = grid.moved(arr[:, 1], step)
+        both = ok_i & ok_k
+        out += zip(i[both[ok_i]].tolist(), k[both[ok_k]].tolist(), strict=True)
+    return out
 
 
 def _add_pairs(block: Any, labels: list[Any], pairs: list[tuple[int, int]]) -> int:
@@ -144,17 +204,20 @@ def solve_once(
     options: dict[str, Any],
     tee: bool = False,
     time_limit: float | Deadline | None = None,
+    multipliers: bool = False,
 ) -> Any:
     """One solve that never raises on a non-optimal end and loads nothing by itself.
 
     Only options of Pyomo's ``SolverConfig`` are passed (a solver such as Pyomo's
-    ``ipopt`` refuses any other). It starts from the model's variable values. A
-    :class:`~pyomo_llmprice.limits.Deadline` gives the solver what is left of it,
-    and one already spent (by the model's construction, earlier rounds) is a
-    ``time_limit`` result without starting the solver at all.
+    ``ipopt`` refuses any other), and ``warm_start_multipliers`` when `multipliers`
+    (only for a solver whose config declares it: :func:`takes_multipliers`). It starts
+    from the model's variable values. A :class:`~pyomo_llmprice.limits.Deadline` gives
+    the solver what is left of it, and one already spent (by the model's construction,
+    earlier rounds) is a ``time_limit`` result without starting the solver at all.
     """
     if isinstance(time_limit, Deadline) and time_limit.expired():
         return stopped_results(None, "time_limit")
+    extra = {"warm_start_multipliers": True} if multipliers else {}
     return opt.solve(
         model,
         tee=tee,
@@ -162,7 +225,41 @@ def solve_once(
         raise_exception_on_nonoptimal_result=False,
         solver_options=options,
         time_limit=limits.seconds_left(time_limit),
+        **extra,
     )
+
+
+def takes_multipliers(opt: Any) -> bool:
+    """Does `opt` start from multipliers in the model's IMPORT ``dual``/``rc`` suffixes
+    (its config declares ``warm_start_multipliers``, as this package's in-memory NLP
+    solvers do)? Other solvers get the primal point only."""
+    config = getattr(opt, "config", None)
+    try:
+        return config is not None and "warm_start_multipliers" in config
+    except TypeError:  # a config that is not a ConfigDict
+        return False
+
+
+@contextmanager
+def _multiplier_suffixes(model: Any, wanted: bool) -> Iterator[bool]:
+    """IMPORT ``dual`` and ``rc`` suffixes on `model` for the rounds to pass multipliers
+    through; those added here are removed afterwards (a user's own stay, filled).
+    Yields whether multipliers can be passed."""
+    added = []
+    usable = wanted and isinstance(model, BlockData)
+    if usable:
+        for name in ("dual", "rc"):
+            have = model.component(name)
+            if have is None:
+                model.add_component(name, pyo.Suffix(direction=pyo.Suffix.IMPORT))
+                added.append(name)
+            elif not (isinstance(have, pyo.Suffix) and have.import_enabled()):
+                usable = False  # a component of that name that will not take them
+    try:
+        yield usable
+    finally:
+        for name in added:
+            model.del_component(name)
 
 
 def stopped_results(results: Any, reason: str) -> Any:
@@ -199,18 +296,52 @@ def solve_with_generation(
 ) -> tuple[Any, GenerationLog]:
     """Solve `model.menu` with generated IC pairs; returns the last results and a log.
 
+    On a product grid of types (:func:`product_grid`) the first violations bring in
+    every envious type's grid neighbours, and that round adds nothing else: the pairs
+    violated at the neighbour seed's point are mostly those neighbours, the rest far
+    pairs of a point the neighbours will move (Rochet-Chone 70 x 70 added 7,759 of them
+    in that round, and the later rounds took 117, 66, 43 and 27 iterations). After
+    that, each violated pair also comes with its :func:`shifted_pairs`. Rounds after
+    the first start from the previous point; with a solver that takes multipliers
+    (:func:`takes_multipliers`) from the previous multipliers too
+    (WARM_START_MULTIPLIER_OPTIONS), otherwise with WARM_START_OPTIONS; the round after
+    the neighbours were added starts from the point with the plain options.
+
     `time_limit` (seconds or a Deadline) bounds all rounds together; Ctrl-C or the
     deadline between rounds ends with the last point and status ``interrupted`` or
     ``time_limit``.
     """
+    opt = SolverFactory(solver)
+    with _multiplier_suffixes(model, takes_multipliers(opt)) as multipliers:
+        return _generate(
+            model, opt, options, tee, time_limit, tol, per_type, max_rounds, multipliers
+        )
+
+
+def _generate(
+    model: Any,
+    opt: Any,
+    options: dict[str, Any],
+    tee: bool,
+    time_limit: float | Deadline | None,
+    tol: float,
+    per_type: int,
+    max_rounds: int,
+    multipliers: bool,
+) -> tuple[Any, GenerationLog]:
+    """:func:`solve_with_generation` with its solver made (and the suffixes that carry
+    multipliers between rounds in place when `multipliers`)."""
     time_limit = limits.as_deadline(time_limit)
     block = menu_block(model)
     labels = list(block.types)
-    neighbours = grid_neighbour_pairs(block.description())
-    seeded = 0
+    grid = product_grid(block.description())
+    neighbours = grid_neighbour_pairs(block.description()) if grid is not None else []
+    seeded = shifted = 0
     cold = False
-    opt = SolverFactory(solver)
-    warm_options = {**WARM_START_OPTIONS, **options}
+    if multipliers:
+        warm_options = {**WARM_START_MULTIPLIER_OPTIONS, **options}
+    else:
+        warm_options = {**WARM_START_OPTIONS, **options}
     added = 0
     iterations: int | None = 0
     worst = float("nan")
@@ -221,12 +352,21 @@ def solve_with_generation(
     ) as bar:
         for rnd in range(1, max_rounds + 1):
             warm = rnd > 1 and not cold
-            results = solve_once(opt, model, warm_options if warm else options, tee, time_limit)
+            results = solve_once(
+                opt,
+                model,
+                warm_options if warm else options,
+                tee,
+                time_limit,
+                multipliers=warm and multipliers,
+            )
             count = iteration_count(results)
             iterations = None if count is None or iterations is None else iterations + count
             bar.update(1)
             if not load_point(results):  # the next round starts from this point
                 break
+            if multipliers:
+                _load_multipliers(model, results)
             arrays = block.menu_arrays()
             prec, payment = arrays[block.characteristic], arrays["payment"]
             scale = max(1.0, float(np.abs(payment).max(initial=0.0)))
@@ -237,7 +377,7 @@ def solve_with_generation(
             if not pairs:
                 break
             cold = False
-            if neighbours:  # first violations on a grid: each envious type's neighbours too
+            if neighbours:  # first violations on a grid: each envious type's neighbours
                 envious = {i for i, _ in pairs}
                 seeded = _add_pairs(block, labels, [(i, j) for i, j in neighbours if i in envious])
                 neighbours = []
@@ -245,12 +385,26 @@ def solve_with_generation(
                 # round takes the point with the plain options (Rochet-Chone 30 x 30: 38
                 # iterations, 331 with WARM_START_OPTIONS)
                 cold = seeded > 0
-            added += _add_pairs(block, labels, pairs)
+            if not cold:
+                added += _add_pairs(block, labels, pairs)
+                if grid is not None:
+                    shifted += _add_pairs(block, labels, shifted_pairs(pairs, grid))
             reason = limits.stop_reason(time_limit)
             if reason is not None:  # violated pairs remain: the point is not the answer
                 results = stopped_results(results, reason)
                 break
-    return results, GenerationLog(rnd, added, len(block.ic_pairs), worst, iterations, seeded)
+    log = GenerationLog(rnd, added, len(block.ic_pairs), worst, iterations, seeded, shifted)
+    return results, log
+
+
+def _load_multipliers(model: Any, results: Any) -> None:
+    """The solve's multipliers into the model's ``dual``/``rc`` suffixes (emptied when the
+    solver has none to give, so that no round starts from an older round's)."""
+    try:
+        results.solution_loader.load_import_suffixes()
+    except Exception:  # any refusal: the next round starts without them
+        for name in ("dual", "rc"):
+            model.component(name).clear()
 
 
 #: statuses worth a second attempt: the solver lost its way, it did not hit a limit

@@ -182,9 +182,15 @@ def _notes(result: MenuResult) -> list[str]:
     if result.generation is not None and result.has_point:
         g = result.generation
         n = len(result.menu)
+        grid = [
+            f"{g.seeded} grid neighbours" if g.seeded else "",
+            f"{g.shifted} shifted" if getattr(g, "shifted", 0) else "",
+        ]
+        extra = ", ".join(x for x in grid if x)
         out.append(
             f"IC constraints generated on demand: {_count(g.rounds, 'round')}, "
-            f"{_count(g.constraints_added, 'pair')} added, {g.final_pairs} of the "
+            f"{_count(g.constraints_added, 'violated pair')} added"
+            f"{f' ({extra})' if extra else ''}, {g.final_pairs} of the "
             f"{n * (n - 1)} pairs imposed in the end (all are checked above)"
         )
     return out

@@ -148,3 +148,56 @@ def test_grid_seed_reaches_the_axis_seeded_optimum(monkeypatch):
     for res in (seeded, axis):
         assert res.profit == pytest.approx(all_pairs.profit, rel=1e-7)
         assert res.verification.max_violation <= res.tolerance
+
+
+def test_later_rounds_add_shifted_pairs_and_start_from_the_multipliers(monkeypatch):
+    """Rochet-Chone 12 x 12: after the round that adds the envious types' grid
+    neighbours, a violated pair comes with its shifts by one grid cell, and the round
+    after it starts from the previous multipliers (cyipopt_direct takes them); the
+    optimum is the all-pairs one, and the suffixes that carried the multipliers are
+    removed, while a user's own IMPORT ``dual`` suffix stays (filled)."""
+    import sys
+
+    import pyomo.environ as pyo
+
+    from pyomo_llmprice import generation
+    from pyomo_llmprice.blocks import Screening
+    from pyomo_llmprice.solvers.options import WARM_START_MULTIPLIER_OPTIONS
+
+    sys.path.insert(0, str(INSTANCE.parent))
+    from generate import rochet_chone
+
+    def model_of(ic):
+        model = pyo.ConcreteModel()
+        model.menu = Screening(instance=rochet_chone(12), ic=ic)
+        return model
+
+    all_pairs = solve_model(model_of("all_pairs"))
+    calls = []
+    real = generation.solve_once
+
+    def spy(opt, model, options, *args, multipliers=False, **kwds):
+        dual = model.component("dual")
+        calls.append((options, multipliers, 0 if dual is None else len(dual)))
+        return real(opt, model, options, *args, multipliers=multipliers, **kwds)
+
+    monkeypatch.setattr(generation, "solve_once", spy)
+    model = model_of("generated")
+    res = solve_model(model)
+    log = res.generation
+    assert res.status == all_pairs.status == "optimal"
+    assert res.profit == pytest.approx(all_pairs.profit, rel=1e-7)
+    assert res.verification.max_violation <= res.tolerance
+    assert log.rounds >= 3 and log.seeded > 0 and log.constraints_added > 0  # premise
+    assert log.shifted > 0
+    rounds = calls[: log.rounds]
+    assert [m for _, m, _ in rounds] == [False, False] + [True] * (log.rounds - 2)
+    assert all(n > 0 for _, _, n in rounds[2:])  # the previous round's multipliers
+    for options, _, _ in rounds[2:]:
+        assert all(options[k] == v for k, v in WARM_START_MULTIPLIER_OPTIONS.items())
+    assert model.component("dual") is None and model.component("rc") is None
+
+    own = model_of("generated")
+    own.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
+    assert solve_model(own).profit == pytest.approx(all_pairs.profit, rel=1e-7)
+    assert own.component("rc") is None and len(own.dual) > 0

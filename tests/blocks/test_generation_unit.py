@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from pyomo_llmprice import theory
-from pyomo_llmprice.generation import grid_neighbour_pairs, violated_pairs
+from pyomo_llmprice.generation import (
+    grid_neighbour_pairs,
+    product_grid,
+    shifted_pairs,
+    takes_multipliers,
+    violated_pairs,
+)
 from pyomo_llmprice.technology import Technology
 
 N = 20
@@ -102,3 +108,42 @@ def test_grid_neighbours_in_one_dimension_are_adjacent_types():
 )
 def test_no_grid_no_seed(pts):
     assert grid_neighbour_pairs(pts) == []
+
+
+def test_shifted_pairs_keep_the_offset_and_stay_on_the_grid():
+    """A pair moved one cell in each of the 8 directions, both ends together: on a 5 x 6
+    grid the pair (1, 1) -> (3, 2) has all 8 shifts inside (both ends stay within
+    0..4 x 0..5); a pair touching the edge loses the shifts that leave the grid."""
+    a, b = 5, 6
+    pts = grid(a, b)
+    grid_ = product_grid(pts)
+    at = {(round((x - 1) * a), round((y - 2) * b)): i for i, (x, y) in enumerate(pts)}
+    cell = {i: c for c, i in at.items()}
+    inner = (at[1, 1], at[3, 2])
+    out = shifted_pairs([inner], grid_)
+    assert len(out) == len(set(out)) == 8
+    for i, k in out:
+        (ui, vi), (uk, vk) = cell[i], cell[k]
+        assert (uk - ui, vk - vi) == (2, 1)  # the offset is kept
+        assert max(abs(ui - 1), abs(vi - 1)) == 1  # one cell away from the original
+    # (0, 0) -> (4, 5) spans the whole grid: every shift leaves it
+    assert shifted_pairs([(at[0, 0], at[4, 5])], grid_) == []
+    # (0, 2) -> (1, 2): shifts with a -1 first step leave the grid, the 5 others stay
+    assert len(shifted_pairs([(at[0, 2], at[1, 2])], grid_)) == 5
+    assert shifted_pairs([], grid_) == []
+
+
+def test_product_grid_ranks_each_dimension():
+    pts = grid(3, 4)
+    grid_ = product_grid(pts)
+    assert tuple(grid_.shape) == (3, 4)
+    assert (grid_.index[tuple(grid_.rank.T)] == np.arange(12)).all()
+    assert product_grid(grid(3, 3)[:-1]) is None
+
+
+def test_only_solvers_declaring_warm_start_multipliers_get_multipliers():
+    from pyomo.contrib.solver.common.factory import SolverFactory
+
+    assert takes_multipliers(SolverFactory("cyipopt_direct"))
+    assert not takes_multipliers(SolverFactory("ipopt"))  # Pyomo's: refuses the option
+    assert not takes_multipliers(object())
