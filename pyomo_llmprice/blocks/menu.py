@@ -86,8 +86,9 @@ def declare_ic_options(cfg: ConfigDict) -> ConfigDict:
             "each type's downward adjacent IC as equalities, i.e. payments by the envelope "
             "formula, plus monotonicity of the characteristic; exact there), 'all_pairs', "
             "'generated' (on demand, see pyomo_llmprice.generation), or 'auto' (see "
-            "resolve_ic: envelope, else adjacent, where the environment is "
-            "one-dimensional; generated above GENERATION_THRESHOLD types)",
+            "resolve_ic: for one-dimensional types the envelope where it is exact and the "
+            "block declares its own profit objective, else adjacent; generated above "
+            "GENERATION_THRESHOLD multidimensional types)",
         ),
     )
     cfg.declare(
