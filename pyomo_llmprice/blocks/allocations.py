@@ -46,7 +46,7 @@ class TokenAllocationsData(TokenMenuData):
                 where,
                 "ic",
                 f"{config.ic} IC is exact only for one-dimensional types and Token Allocations "
-                "types are not; use the ic all_pairs, generated or auto",
+                "types are not; use --ic all_pairs, generated or auto (ic= from Python)",
             )
         if isinstance(inst, Instance):
             cls._check_instance(inst, where)

@@ -37,6 +37,7 @@ __all__ = [
     "declare_ic_options",
     "menu_block",
     "menu_config",
+    "refuse_ic",
     "resolve_ic",
 ]
 
@@ -143,6 +144,22 @@ def resolve_ic(ic: str, one_dimensional: bool, n_distinct: int, envelope: bool =
     return "generated" if n_distinct > GENERATION_THRESHOLD else "all_pairs"
 
 
+def refuse_ic(where: str, ic: str, one_dimensional: bool, lean: bool, setting: str) -> None:
+    """One line (:class:`UserInputError`) for an IC set the block cannot take: a chain
+    on multidimensional types, or the envelope where values are not `lean`."""
+    if ic in CHAIN_IC_SETS and not one_dimensional:
+        raise UserInputError(
+            f"{where}: ic: {ic} IC is exact only for one-dimensional types and the "
+            f"{setting or 'screening'} types are not; use --ic all_pairs, generated or auto "
+            "(ic= from Python)"
+        )
+    if ic == "envelope" and not lean:
+        raise UserInputError(
+            f"{where}: ic: envelope IC is written for Token Packages only (values a positive "
+            "index times a nonnegative precision); use --ic adjacent or auto (ic= from Python)"
+        )
+
+
 class ScreeningMenuData(BlockData):
     """Shared construction and read-back of a screening menu."""
 
@@ -242,18 +259,7 @@ class ScreeningMenuData(BlockData):
         # (a competition or welfare objective may leave adjacent IC slack)
         lean = self.lean_chain and self.config.declare_objective
         ic = resolve_ic(self.config.ic, self.one_dimensional, n_distinct, lean)
-        if ic in CHAIN_IC_SETS and not self.one_dimensional:
-            raise UserInputError(
-                f"{self._where()}: ic: {ic} IC is exact only for one-dimensional types "
-                f"and the {self.setting or 'screening'} types are not; use ic='all_pairs', "
-                "'generated' or 'auto'"
-            )
-        if ic == "envelope" and not self.lean_chain:
-            raise UserInputError(
-                f"{self._where()}: ic: envelope IC needs values that are a positive index "
-                f"times a nonnegative characteristic, and the {self.setting or 'screening'} "
-                "block does not declare them; use ic='adjacent' or 'auto'"
-            )
+        refuse_ic(self._where(), ic, self.one_dimensional, self.lean_chain, self.setting)
         self.ic_set = ic
 
         self.types = pyo.Set(initialize=labels, ordered=True, doc="buyer types")

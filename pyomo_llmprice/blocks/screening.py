@@ -28,7 +28,12 @@ from pyomo_llmprice.blocks.forms import (
     cost_form,
     value_form,
 )
-from pyomo_llmprice.blocks.menu import IC_SETS, ScreeningMenuData, declare_ic_options
+from pyomo_llmprice.blocks.menu import (
+    IC_SETS,
+    ScreeningMenuData,
+    declare_ic_options,
+    refuse_ic,
+)
 from pyomo_llmprice.certificate import Publication, PublishedValues, screening_values
 from pyomo_llmprice.instance import ScreeningInstance
 from pyomo_llmprice.settings import Setting, register_setting
@@ -107,6 +112,18 @@ class ScreeningData(ScreeningMenuData):
     CONFIG = screening_config()
     characteristic = "quality"
     setting = "screening"
+
+    @classmethod
+    def check_config(cls, config: Any) -> None:
+        """Refuse an IC set the types cannot take before Pyomo constructs (and logs)."""
+        inst = config.instance
+        theta = inst.theta if isinstance(inst, ScreeningInstance) else config.theta
+        if theta is None:  # made later from the model: refused when it is built
+            return
+        theta = np.asarray(theta, float)
+        one_dimensional = theta.ndim == 1 or theta.shape[1] == 1
+        where = getattr(inst, "path", None) or getattr(inst, "name", None) or "Screening"
+        refuse_ic(where, config.ic, one_dimensional, False, cls.setting)
 
     def build(self) -> None:
         inst = self._normalized(self._screening_instance())

@@ -137,11 +137,13 @@ def ic_help() -> str:
     return (
         "which incentive (IC) constraints the model carries; the solved menu is checked "
         "on all pairs whatever the choice. adjacent: each type against its neighbours "
-        "(exact for one-dimensional types, e.g. packages); all_pairs: all N(N-1) pairs; "
-        "generated: neighbours first, then the violated pairs are added and the model "
-        "re-solved until none is (for many multidimensional types); auto (default): "
-        "adjacent where types are one-dimensional, else all_pairs up to "
-        f"{GENERATION_THRESHOLD} distinct types and generated beyond"
+        "(exact for one-dimensional types, e.g. packages); envelope (packages only): each "
+        "type's IC toward the type below it and the lowest type's IR as equalities "
+        "(payments by the envelope formula), plus monotone precision; all_pairs: all "
+        "N(N-1) pairs; generated: neighbours first, then the violated pairs are added and "
+        "the model re-solved until none is (for many multidimensional types); auto "
+        "(default): envelope for packages, adjacent for one-dimensional screening, else "
+        f"all_pairs up to {GENERATION_THRESHOLD} distinct types and generated beyond"
     )
 
 

@@ -34,8 +34,10 @@ def menu_document(result: MenuResult) -> dict[str, Any]:
     certificate (largest violations, worst pair, tolerance) and the menu, one row per type."""
     worst_pair, worst_type = result.worst_pairs()
     rows = [{k: clean(v) for k, v in row.items()} for row in result.menu.to_dict(orient="records")]
+    checked = result.has_point  # without a point there is no menu and nothing was checked
     return {
         "status": result.status,
+        "has_point": checked,
         "setting": result.setting,
         "instance": result.instance,
         "termination": result.termination,
@@ -46,9 +48,9 @@ def menu_document(result: MenuResult) -> dict[str, Any]:
         "last_point": (
             None if result.optimal else {k: clean(v) for k, v in result.last_point.items()}
         ),
-        "max_ic_violation": clean(result.verification.max_ic_violation),
-        "max_ir_violation": clean(result.verification.max_ir_violation),
-        "max_loss": clean(result.verification.max_loss),
+        "max_ic_violation": clean(result.verification.max_ic_violation) if checked else None,
+        "max_ir_violation": clean(result.verification.max_ir_violation) if checked else None,
+        "max_loss": clean(result.verification.max_loss) if checked else None,
         "worst_ic_pair": worst_pair,
         "worst_ir_type": worst_type,
         "verification_tolerance": result.tolerance,
@@ -57,5 +59,5 @@ def menu_document(result: MenuResult) -> dict[str, Any]:
         "ic_generation": None if result.generation is None else vars(result.generation),
         "retry": None if result.retry is None else vars(result.retry),
         "excluded_after_solve": result.excluded,
-        "menu": rows,
+        "menu": rows if checked else [],
     }

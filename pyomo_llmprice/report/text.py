@@ -115,7 +115,8 @@ def menu_report(result: MenuResult, all_types: bool = False) -> str:
     if not result.has_point:
         lines.append(
             f"NOT OPTIMAL ({STATUSES.get(result.status, result.status)}): the solver returned "
-            "no point; no solution to check, no menu, no tariffs"
+            "no usable point (none, or one it did not load); no solution to check, no menu, "
+            "no tariffs"
         )
         lines += _notes(result)
         return "\n".join(lines)
@@ -130,7 +131,7 @@ def menu_report(result: MenuResult, all_types: bool = False) -> str:
     what = "types" if all_types else f"types on {_count(len(table), 'distinct package')}"
     lines.append(
         f"served {len(served)} of {n} {what}; {_count(n - len(served), 'excluded type')} "
-        "get the null bundle (nothing, at no charge)"
+        f"{'gets' if n - len(served) == 1 else 'get'} the null bundle (nothing, at no charge)"
     )
     lines += _render(table)
     if result.optimal:  # expected money below the expected tolerance is noise: 0

@@ -91,7 +91,7 @@ def test_envelope_is_refused_where_it_is_not_exact(vs4: Path) -> None:
     with pytest.raises(InstanceError, match="envelope IC is exact only for one-dimensional"):
         build_model(inst, "allocations", ic="envelope")
     model = pyo.ConcreteModel()
-    with pytest.raises(UserInputError, match="envelope IC needs values"):
+    with pytest.raises(UserInputError, match="envelope IC is written for Token Packages only"):
         model.menu = Screening(theta=np.array([1.0, 2.0, 3.0]), ic="envelope")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import pytest
 from fault_data import one_line_error
@@ -15,6 +16,8 @@ from pyomo_llmprice.instance import InstanceError
 from pyomo_llmprice.io import read_instance
 from pyomo_llmprice.outcomes import available_solvers
 from pyomo_llmprice.pipeline import build_model, solve_model
+
+INSTANCES = Path(__file__).resolve().parents[2] / "instances"
 
 # -- solver names ---------------------------------------------------------------------
 
@@ -112,6 +115,23 @@ def test_block_options_the_instance_cannot_take(case, vs4, capsys):
     assert ("ic: adjacent" if case == "adjacent_multidimensional" else "scale_constraint") in line
 
 
+@pytest.mark.parametrize(
+    ("name", "ic"),
+    [
+        ("mussa_rosen_10", "envelope"),
+        ("rochet_chone_5x5", "envelope"),
+        ("rochet_chone_5x5", "adjacent"),
+    ],
+)
+def test_screening_refuses_an_ic_set_in_one_line_before_construction(name, ic, capfd):
+    """Checked before Pyomo constructs the block: no 'Constructing component' log above
+    the one line (captured at the file descriptors, where Pyomo's logger writes)."""
+    path = INSTANCES / "screening" / f"{name}.dat"
+    assert main(["solve", str(path), "--setting", "screening", "--ic", ic]) == EXIT_INPUT
+    line = one_line_error(capfd)
+    assert str(path) in line and f"ic: {ic} IC" in line
+
+
 @pytest.mark.parametrize("case", ["adjacent", "bare_theta", "no_scale_constraint"])
 def test_token_allocations_refuses_at_declaration(case, theta3, vs4):
     """The block itself refuses (InstanceError, before Pyomo constructs anything)."""
@@ -166,3 +186,27 @@ def test_which_errors_are_the_users():
     assert not is_user_error(ValueError("x"))
     assert not is_user_error(OSError("no file named"))
     assert not is_user_error(KeyError("x"))
+
+
+def test_a_solve_without_a_point_publishes_no_menu_and_no_certificate(tmp_path):
+    """Two Ipopt iterations on the envelope chain end at an iterate that is not loaded
+    (three end at one that is): the JSON must not read as a checked 'serve nobody'
+    menu, and a loaded last point is never given a profit."""
+    import json
+
+    path = INSTANCES / "paper_theta_20.dat"
+    docs = {}
+    for iters in (2, 3):
+        out = tmp_path / f"r{iters}.json"
+        argv = ["solve", str(path), "--method", "nlp", "--solver-options", f"max_iter={iters}"]
+        assert main([*argv, "--json", str(out)]) != 0
+        docs[iters] = json.loads(out.read_text())
+    seen = {doc["has_point"] for doc in docs.values()}
+    assert seen == {True, False}  # both cases are exercised
+    for doc in docs.values():
+        assert doc["status"] == "iteration_limit" and doc["profit"] is None
+        if doc["has_point"]:
+            assert doc["last_point"] and len(doc["menu"]) == 20
+        else:
+            assert doc["menu"] == [] and doc["max_loss"] is None
+            assert doc["max_ic_violation"] is None
