@@ -4,6 +4,7 @@
     python benchmarks/scale_targets.py --quick         # small sizes only (about a minute)
     python benchmarks/scale_targets.py --part scaling  # time and memory against N, the plot
     python benchmarks/scale_targets.py --part nlp      # the NLP path alone, three Dirichlet draws
+    python benchmarks/scale_targets.py --part rochet_chone  # the two-dimensional rows alone
 
 Every case runs in a fresh subprocess so that its peak resident memory (``ru_maxrss``,
 Ipopt's and MUMPS's C allocations included) is its own; a case past its time budget is
@@ -22,9 +23,17 @@ the certified ``MenuResult``: build, solve, all-pairs verification, plans):
 4. ``rochet_chone``: the two-dimensional monopolist on 20 x 20, 50 x 50 and 100 x 100
    grids (IC generated on demand, certified on all N^2 pairs, 10^8 at 100 x 100, in
    bounded chunks); targets 10 minutes and 6 GB at 100 x 100. References: CasADi's own
-   Ipopt on all pairs at 20 x 20 (measured here), and the published primal-dual code's
-   times quoted in issue 13 (7.8 s and 1,972 s on this machine; that code is not in
-   the repository, so those two figures are quoted, not rerun).
+   Ipopt on all pairs at 20 x 20 (measured here; the generated row's gap is against
+   it), and the published primal-dual code's times quoted in issue 13 (7.8 s and
+   1,972 s on this machine; that code is not in the repository, so those two figures
+   are quoted, not rerun). No continuum profit is quoted beside 50 x 50 and 100 x 100:
+   Rochet and Chone's uniform example has no closed form, and McCann and Zhang (2023,
+   arXiv:2311.13012) show that its proposed solution is not self-consistent; the
+   profits of successive grids are printed instead. Columns ``rounds`` (IC generation
+   rounds), ``ic_pairs`` (pairs imposed at the end), ``seeded`` and ``shifted`` (grid
+   neighbours and shifted pairs, :mod:`pyomo_llmprice.generation`).
+
+``rochet_chone``: those rows alone (``--quick``: 10 x 10, against cyipopt on all pairs).
 
 ``nlp``: the NLP path with defaults on 1,000, 10,000 and 100,000 types, and at 10,000 on
 three Dirichlet draws (seeds), so that the spread of times against the probability
@@ -114,6 +123,14 @@ def run_one(kind: str, size: int, extra: dict) -> dict:
         t0 = time.perf_counter()
         solver = {"solver": extra["solver"]} if "solver" in extra else {}
         res = solve_instance(inst, "screening", ic=extra.get("ic", "generated"), **solver)
+        if res.generation is not None:
+            log = res.generation
+            row.update(
+                rounds=log.rounds,
+                ic_pairs=log.final_pairs,
+                seeded=log.seeded,
+                shifted=getattr(log, "shifted", None),
+            )
     else:  # the interpreter's baseline
         t0 = time.perf_counter()
         res = None
@@ -180,18 +197,10 @@ def show(title: str, rows: list[dict], cols: list[str]) -> pd.DataFrame:
 def targets(quick: bool) -> None:
     exact_n = 10_000 if quick else 1_000_000
     nlp_sizes = [1_000] if quick else [10_000, 100_000]
-    rc_sizes = [10] if quick else [20, 50, 100]
     rows = [in_child("exact", exact_n)]
     rows += [in_child("nlp", n, budget=60 if quick else 300) for n in nlp_sizes]
     rows.append(in_child("vs_grid", 20 if quick else 100))
-    if not quick:  # CasADi's own Ipopt on all pairs: the reference at 20 x 20
-        rows.append(
-            in_child("rochet_chone", 20, {"ic": "all_pairs", "solver": "casadi_ipopt"}, 900)
-        )
-    for side in rc_sizes:
-        row = in_child("rochet_chone", side, {"ic": "generated"}, budget=1800)
-        row["primal_dual_s (quoted)"] = PRIMAL_DUAL_SECONDS.get(side)
-        rows.append(row)
+    rows += rochet_chone_rows(quick, reference=not quick)
     for row in rows:
         row["target_met"] = verdict(row)
         row["target"] = str(TARGETS.get((row["case"], row["size"]), ""))
@@ -212,6 +221,65 @@ def targets(quick: bool) -> None:
             "pairs_verified",
             "max_violation",
             "gap",
+            "primal_dual_s (quoted)",
+            "peak_rss_mb",
+            "target",
+            "target_met",
+        ],
+    )
+
+
+def rochet_chone_rows(quick: bool, reference: bool = True) -> list[dict]:
+    """The all-pairs reference (CasADi's Ipopt at 20 x 20; --quick: cyipopt at 10 x 10),
+    then generated IC at 20, 50 and 100 (--quick: 10), each beside the one before."""
+    sizes = [10] if quick else [20, 50, 100]
+    rows, ref = [], None
+    if reference:
+        extra = {"ic": "all_pairs", "solver": "cyipopt_direct" if quick else "casadi_ipopt"}
+        ref = in_child("rochet_chone", sizes[0], extra, 900)
+        rows.append(ref)
+    previous = None
+    for side in sizes:
+        row = in_child("rochet_chone", side, {"ic": "generated"}, budget=1800)
+        row["primal_dual_s (quoted)"] = PRIMAL_DUAL_SECONDS.get(side)
+        if ref is not None and side == ref["size"] and "profit" in ref and "profit" in row:
+            row["reference_profit"] = ref["profit"]
+            row["gap"] = (ref["profit"] - row["profit"]) / abs(ref["profit"])
+        if previous is not None and "profit" in previous and "profit" in row:
+            row["profit_vs_previous_grid"] = row["profit"] - previous["profit"]
+        previous = row
+        rows.append(row)
+    return rows
+
+
+def rochet_chone_part(quick: bool) -> None:
+    """The two-dimensional rows alone, with what generation did."""
+    rows = rochet_chone_rows(quick)
+    for row in rows:
+        row["target_met"] = verdict(row)
+        row["target"] = str(TARGETS.get((row["case"], row["size"]), ""))
+    show(
+        "Rochet-Chone (seconds: instance in memory to certified menu; gap: relative to the "
+        "all-pairs reference at the same size)",
+        rows,
+        [
+            "size",
+            "N",
+            "ic",
+            "method",
+            "status",
+            "seconds",
+            "cpu_s",
+            "iterations",
+            "rounds",
+            "ic_pairs",
+            "seeded",
+            "shifted",
+            "pairs_verified",
+            "max_violation",
+            "profit",
+            "gap",
+            "profit_vs_previous_grid",
             "primal_dual_s (quoted)",
             "peak_rss_mb",
             "target",
@@ -312,7 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes only")
     parser.add_argument("--one", help=argparse.SUPPRESS)
-    parser.add_argument("--part", choices=["targets", "nlp", "scaling", "all"], default="all")
+    parser.add_argument(
+        "--part", choices=["targets", "nlp", "rochet_chone", "scaling", "all"], default="all"
+    )
     args = parser.parse_args(argv)
     if args.one:
         kind, size, extra = json.loads(args.one)
@@ -323,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
         targets(args.quick)
     if args.part == "nlp":
         nlp_part(args.quick)
+    if args.part == "rochet_chone":
+        rochet_chone_part(args.quick)
     if args.part in ("scaling", "all"):
         scaling(args.quick)
     return 0
