@@ -572,6 +572,10 @@ def _block_problem(block: Any) -> tuple[Any, OneDimensionalProblem, Any]:
     if added:
         names = ", ".join(added[:3]) + (", ..." if len(added) > 3 else "")
         raise NotOneDimensional(f"the model has constraints of its own ({names})")
+    changed = [v.name for v in block.changed_variables()]
+    if changed:
+        names = ", ".join(changed[:3]) + (", ..." if len(changed) > 3 else "")
+        raise NotOneDimensional(f"the model fixes or bounds variables of its own ({names})")
     source = block.source_instance
     labels = list(block.types)
     prob = np.array([pyo.value(block.prob[k]) for k in labels], float)

@@ -75,12 +75,15 @@ def solve_model(
     reduce, e.g. constraints you added); ``"auto"`` is exact where it applies.
     """
     opt = solver_or_error(solver)
-    why = menu_block(model).envelope_not_exact()
-    if why is not None:
+    block = menu_block(model)
+    why = block.envelope_not_exact()
+    if why is not None and block.config.ic == "auto":  # auto means exact: the adjacent chain
+        block.relax_envelope()
+    elif why is not None:
         raise UserInputError(
             f"model {model.name}: ic 'envelope' sets payments by the envelope formula, exact "
             f"only for the block's own profit and constraints on bundles, but {why}; build "
-            "the block with ic='adjacent'"
+            "the block with ic='adjacent' or 'auto'"
         )
     exact = solve_block_exactly(menu_block(model), method, tolerance)
     if exact is not None:

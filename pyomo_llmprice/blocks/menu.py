@@ -337,6 +337,38 @@ class ScreeningMenuData(BlockData):
             self.scaling_factor = pyo.Suffix(direction=pyo.Suffix.EXPORT)
             self.scaling_factor[self.profit_objective] = float(n)
         self._own_rows = {c.local_name for c in self.component_objects(pyo.Constraint)}
+        # every variable's bounds as built: a user's later bound or fix is a constraint
+        # of its own (for the exact method and the envelope chain alike)
+        self._declared = [(v, v.lb, v.ub) for v in self._own_variables()]
+
+    def _own_variables(self) -> list[Any]:
+        """The block's variable data, each once (merged types' References repeat them)."""
+        seen: dict[int, Any] = {}
+        for v in self.component_data_objects(pyo.Var, descend_into=False):
+            seen.setdefault(id(v), v)
+        return list(seen.values())
+
+    def changed_variables(self) -> list[Any]:
+        """Variables of the block fixed, or bounded otherwise than as built, since."""
+        return [
+            v for v, lb, ub in getattr(self, "_declared", []) if v.fixed or (v.lb, v.ub) != (lb, ub)
+        ]
+
+    def relax_envelope(self) -> None:
+        """Turn the envelope chain into the lean adjacent chain in place: the binding rows
+        become inequalities, the upward IC pairs join them and the monotonicity rows
+        (implied by IC in both directions) are deactivated. For a model the envelope is
+        not exact for (:meth:`envelope_not_exact`) that was built with ``ic="auto"``."""
+        pairs = list(self.ic_pairs)
+        for hi, lo in pairs:
+            self.incentive[hi, lo].set_value(self._ic_rule(self, hi, lo))
+        for k in self.participation:
+            self.participation[k].set_value(
+                self._value_of(self._type_pos[k], k) - self.payment[k] >= 0
+            )
+        self.add_incentive_pairs([(lo, hi) for hi, lo in pairs])
+        self.monotonicity.deactivate()
+        self.ic_set = "adjacent"
 
     def _start_on_envelope(self, chain: list[Any]) -> None:
         """Start the payments where the envelope rows hold for the starting bundles: an
@@ -365,10 +397,13 @@ class ScreeningMenuData(BlockData):
         if len(objectives) != 1 or objectives[0] is not own:
             return "the active objective is not the block's expected profit"
         payments = ComponentSet(self.payment.values())
+        for v in self.changed_variables():
+            if v in payments:
+                return f"payment {v.name} is fixed or bounded"
         own_rows = getattr(self, "_own_rows", set())
         for con in model.component_data_objects(pyo.Constraint, active=True):
             mine = con.parent_block() is self and con.parent_component().local_name in own_rows
-            if not mine and any(v in payments for v in identify_variables(con.body)):
+            if not mine and any(v in payments for v in identify_variables(con.expr)):
                 return f"constraint {con.name} involves payments"
         return None
 

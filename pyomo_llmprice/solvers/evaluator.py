@@ -426,12 +426,6 @@ class NLPEvaluator:
                 self.constraint_list.append(con)
         obj_terms = _objective_terms(None if obj is None else obj.expr)
         obj_rows = [walker.walk(term, lambda: f"objective {obj.name}") for term in obj_terms]
-        # terms without free variables (constants, fixed variables) are the constant
-        self.obj_constant = sum(
-            float(value(term))
-            for term, row in zip(obj_terms, obj_rows, strict=True)
-            if not row.var_ids
-        )
 
         self.variables: list[VarData] = walker.variables
         self.variable_index = ComponentMap((v, i) for i, v in enumerate(self.variables))
@@ -522,8 +516,9 @@ class NLPEvaluator:
         self.n_signatures = len({row.signature for row in rows})
         # The objective's additive terms are rows of their own, mapped by signature like
         # the constraints (one SX graph of a 10,000-term sum took 3 s to differentiate).
-        terms = [r for r in obj_rows if r.var_ids]
-        self.obj_groups = self._kernels(terms, np.full(len(terms), -1))
+        # terms without free variables stay rows too: CasADi evaluates log(0) as -inf,
+        # as in any other row, where Python's math raised
+        self.obj_groups = self._kernels(obj_rows, np.full(len(obj_rows), -1))
         self._assemble_structure()
 
     def _kernels(self, rows: list[_Row], labels: np.ndarray) -> list[_Group]:
@@ -629,7 +624,7 @@ class NLPEvaluator:
         np.take(x, g.var_idx, out=g.bufs["v"])
 
     def objective(self, x: np.ndarray) -> float:
-        total = self.obj_constant
+        total = 0.0
         for g in self.obj_groups:
             self._load_x(g, x)
             g.f_eval()
@@ -697,7 +692,7 @@ class NLPEvaluator:
         the rows' private variable copies.
         """
         x = ca.MX.sym("x", self.n)
-        f = ca.MX(self.obj_constant)
+        f = ca.MX(0.0)
         for grp in self.obj_groups:
             copies = grp.rows.shape[0]
             ff = grp.kernel_f.map(copies) if copies > 1 else grp.kernel_f
@@ -733,15 +728,38 @@ class NLPEvaluator:
 
 
 def _objective_terms(expr: Any) -> list[Any]:
-    """The additive terms of an objective (through named Expressions), each compiled as
-    a row; an objective that is not a sum is its own single term."""
+    """The additive terms of an objective, each compiled as a row: sums are flattened
+    through named Expressions and nested sums (``expected_profit - penalty`` is the
+    profit's terms and the penalty's); anything else is one term."""
     if expr is None:
         return []
-    while expr.__class__ not in native_numeric_types and _classify(expr) is _NAMED:
-        expr = expr.expr
-    if expr.__class__ not in native_numeric_types and _classify(expr) is _SUM:
-        return list(expr.args)
-    return [expr]
+    terms: list[Any] = []
+    stack: list[tuple[Any, Any]] = [(expr, None)]  # (node, constant factor or None)
+    while stack:
+        node, factor = stack.pop()
+        kind = None if node.__class__ in native_numeric_types else _classify(node)
+        if kind is _NAMED:
+            stack.append((node.expr, factor))
+        elif kind is _SUM:
+            stack.extend((arg, factor) for arg in reversed(node.args))
+        elif kind is _NEG:  # -(a + b): -a, -b
+            stack.append((node.args[0], -1 if factor is None else -factor))
+        elif kind is _PROD and _is_data(node.args[0]) and _is_sum(node.args[1]):  # c (a + b)
+            c = node.args[0]
+            stack.append((node.args[1], c if factor is None else factor * c))
+        else:
+            terms.append(node if factor is None else factor * node)
+    return terms
+
+
+def _is_sum(node: Any) -> bool:
+    """A sum, or a name or negation over one (a constant factor distributes over it)."""
+    return node.__class__ not in native_numeric_types and _classify(node) in (_SUM, _NAMED, _NEG)
+
+
+def _is_data(node: Any) -> bool:
+    """A leaf or expression without free variables (a number, a Param, an NPV term)."""
+    return node.__class__ in native_numeric_types or _classify(node) is _PARAM_LEAF
 
 
 def _is_constant(expr: Any) -> bool:

@@ -104,7 +104,7 @@ def test_a_block_without_its_own_profit_objective_takes_the_adjacent_chain() -> 
 
 def test_a_price_cap_is_refused_on_the_envelope_a_token_capacity_is_not() -> None:
     inst = lognormal(8)
-    capped = build_model(inst, "packages")
+    capped = build_model(inst, "packages", ic="envelope")
     top = capped.menu.types.last()
     capped.cap = pyo.Constraint(
         expr=capped.menu.payment[top] <= 0.5 * capped.menu.payment[top].value
@@ -127,3 +127,55 @@ def test_a_price_cap_is_refused_on_the_envelope_a_token_capacity_is_not() -> Non
     unconstrained = theory.discrete_optimal_menu(inst.types.theta, inst.types.prob, inst.technology)
     assert profits[0] == pytest.approx(profits[1], rel=1e-7)
     assert profits[0] < unconstrained.profit * (1 - 1e-3)  # the capacity binds
+
+
+# -- payment caps that are not constraint rows (from the adversarial review) ------------
+
+
+def three() -> Instance:
+    theta = np.array([1.0, 1.5, 2.0])
+    return Instance("three", None, theta_types(theta, np.full(3, 1 / 3)), Technology.cobb_douglas())
+
+
+def capped(ic: str, how: str) -> pyo.ConcreteModel:
+    """The top package at least 1.2 (model units; unconstrained it is 1.0), a row on
+    bundles the envelope may take, and the top payment capped at its unconstrained value
+    (124 in the instance's money) written as `how`: the envelope's binding rows then cut
+    off the optimum (it reported 1.88 where the adjacent chain finds 4.07)."""
+    model = build_model(three(), "packages", ic=ic)
+    b = model.menu
+    model.minq = pyo.Constraint(expr=b.precision["t3", "package"] >= 1.2)
+    cap = b.units.money_from_instance(124.0)
+    if how == "setub":
+        b.payment["t3"].setub(cap)
+    elif how == "fix":
+        b.payment["t3"].fix(cap)
+    else:  # a ranged row whose (variable) lower bound holds the payment
+        model.cap = pyo.Constraint(
+            expr=pyo.inequality(b.payment["t3"], cap + 1e-9 * b.finetune["t3"], 1e9)
+        )
+    return model
+
+
+@pytest.mark.parametrize("how", ["setub", "fix", "ranged_lower"])
+def test_a_payment_cap_is_refused_on_the_envelope_and_relaxed_under_auto(how: str) -> None:
+    adjacent = solve_model(capped("adjacent", how))
+    assert adjacent.status == "optimal"
+    with pytest.raises(UserInputError, match="payment"):
+        solve_model(capped("envelope", how))
+    model = capped("auto", how)
+    assert model.menu.ic_set == "envelope"
+    relaxed = solve_model(model)  # auto promised exactness: the adjacent chain in place
+    assert model.menu.ic_set == "adjacent" and not model.menu.monotonicity.active
+    assert relaxed.status == "optimal"
+    assert relaxed.profit == pytest.approx(adjacent.profit, rel=1e-7)
+
+
+def test_the_exact_method_refuses_a_payment_bound() -> None:
+    """A bound is a constraint of the user's: exact must not return the menu above it."""
+    model = build_model(three(), "packages", ic="adjacent")
+    model.menu.payment["t3"].setub(model.menu.units.money_from_instance(62.0))
+    with pytest.warns(UserWarning, match="fixes or bounds variables of its own"):
+        res = solve_model(model, method="exact")
+    top = float(res.menu.set_index("type").loc["t3", "payment"])
+    assert res.solver != "exact" and top <= 62.0 * (1 + 1e-6)

@@ -597,3 +597,39 @@ def test_integer_variable_inside_a_named_expression_is_refused():
     m.obj = pyo.Objective(expr=m.x**2)
     with pytest.raises(UnsupportedModelError, match=r"constraint c: variable n is integer"):
         NLPEvaluator(m)
+
+
+@pytest.mark.parametrize(
+    "term",
+    [lambda m: pyo.log(m.z), lambda m: 1 / m.z, lambda m: m.w**0.5],
+    ids=["log0", "div0", "pow_neg"],
+)
+def test_a_constant_objective_term_outside_its_domain_compiles(term) -> None:
+    """From the adversarial review: log(0), 1/0 and (-1)**0.5 on fixed variables are
+    evaluated by CasADi like any row (inf or nan for Ipopt to report), not raised by
+    Python's math out of the compilation."""
+    m = pyo.ConcreteModel()
+    m.y = pyo.Var(initialize=1.0)
+    m.z = pyo.Var(initialize=0.0)
+    m.z.fix(0.0)
+    m.w = pyo.Var(initialize=-1.0)
+    m.w.fix(-1.0)
+    m.o = pyo.Objective(expr=term(m) + m.y**2)
+    ev = NLPEvaluator(m)
+    assert not np.isfinite(ev.objective(np.array([1.0])))
+    np.testing.assert_allclose(ev.gradient(np.array([1.0])), [2.0])
+
+
+def test_nested_sums_are_flattened_into_mapped_terms() -> None:
+    """``profit - penalty`` through named Expressions: one mapped group per signature,
+    not two terms of thousands of slots each (the regularized retry's objective)."""
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(50), initialize=1.0)
+    m.profit = pyo.Expression(expr=sum(m.x[i] ** 2 for i in range(50)))
+    m.penalty = pyo.Expression(expr=sum(pyo.exp(m.x[i]) for i in range(50)))
+    m.o = pyo.Objective(expr=m.profit - 0.5 * m.penalty)
+    ev = NLPEvaluator(m)
+    assert max(g.var_idx.shape[1] for g in ev.obj_groups) <= 2
+    x = np.linspace(0.1, 1.0, 50)
+    np.testing.assert_allclose(ev.objective(x), (x**2).sum() - 0.5 * np.exp(x).sum())
+    np.testing.assert_allclose(ev.gradient(x), 2 * x - 0.5 * np.exp(x))
