@@ -105,7 +105,7 @@ def solve_model(
             opts.update(LONG_CHAIN_IPOPT_OPTIONS)
     opts.update(options or {})
 
-    spent: list[int | None] = []  # iterations of every solve, re-solves included
+    spent: list[tuple[int | None, float | None]] = []  # every solve's, re-solves included
 
     def solve() -> MenuResult:
         results, generation, retry = solve_menu(model, solver, opts, tee, time_limit)
@@ -123,7 +123,7 @@ def solve_model(
         result.retry = retry
         if generation is not None:
             result.iterations = generation.iterations
-        spent.append(result.iterations)
+        spent.append((result.iterations, result.wall_time))
         return result
 
     result = solve()
@@ -134,8 +134,11 @@ def solve_model(
         if trial is result:
             break
         result = trial
-    # what the menu cost: every solve's iterations, exclusion re-solves (kept or not) too
-    result.iterations = None if None in spent else sum(spent)
+    # what the menu cost: every solve's iterations and time, exclusion re-solves (kept or
+    # not) too
+    iterations, times = zip(*spent, strict=True)
+    result.iterations = None if None in iterations else sum(iterations)
+    result.wall_time = None if None in times else sum(times)
     return result
 
 

@@ -166,16 +166,18 @@ def test_linear_pricing_and_compare_pricing_take_a_user_precision():
 
 def test_iterations_count_every_solve_including_the_exclusion_resolve(monkeypatch):
     """The zero-virtual-value type is excluded by a re-solve; the result's iteration
-    count is what the menu cost: the first solve's plus the re-solve's."""
+    count and wall time are what the menu cost: the first solve's plus the re-solve's."""
     from pyomo_llmprice import pipeline
     from pyomo_llmprice.outcomes import iteration_count
 
     seen: list[int | None] = []
+    times: list[float] = []
     real = pipeline.solve_menu
 
     def spy(*args, **kwds):
         out = real(*args, **kwds)
         seen.append(iteration_count(out[0]))
+        times.append(out[0].timing_info.wall_time)
         return out
 
     monkeypatch.setattr(pipeline, "solve_menu", spy)
@@ -183,3 +185,4 @@ def test_iterations_count_every_solve_including_the_exclusion_resolve(monkeypatc
     result = solve_instance(Instance("dust", None, types, Technology.cobb_douglas()), method="nlp")
     assert result.excluded and len(seen) >= 2 and None not in seen
     assert result.iterations == sum(seen)
+    assert result.wall_time == pytest.approx(sum(times), rel=1e-12)
