@@ -121,6 +121,7 @@ def solve_model(
         )
         result.generation = generation
         result.retry = retry
+        result.ic = menu_block(model).ic_set
         if generation is not None:
             result.iterations = generation.iterations
         spent.append((result.iterations, result.wall_time))

@@ -63,6 +63,7 @@ class MenuResult:
     aggregates: dict[str, float] = field(default_factory=dict)  # NaN unless optimal
     generation: GenerationLog | None = None
     retry: RetryLog | None = None  # a failed first solve was retried (generation.solve_menu)
+    ic: str | None = None  # the IC rows the NLP imposed (blocks.menu.IC_SETS); None: no NLP
     value_scale: float = 1.0  # the instance's money scale (units.value_scale)
     relative_tolerance: float = 1e-6
     has_point: bool = True  # False: the solver returned nothing; the menu is the null menu

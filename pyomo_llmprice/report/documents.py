@@ -42,6 +42,7 @@ def menu_document(result: MenuResult) -> dict[str, Any]:
         "instance": result.instance,
         "termination": result.termination,
         "solver": result.solver,
+        "ic": result.ic,
         "iterations": result.iterations,
         "wall_time": clean(result.wall_time),
         **{k: clean(v) for k, v in result.aggregates.items()},

@@ -108,7 +108,8 @@ def menu_report(result: MenuResult, all_types: bool = False) -> str:
     v = result.verification
     n = len(result.menu)
     lines = [
-        f"instance {result.instance}  setting {result.setting}  solver {result.solver}",
+        f"instance {result.instance}  setting {result.setting}  solver {result.solver}"
+        + (f"  ic {result.ic}" if result.ic else ""),
         f"status {result.status} (solver: {result.termination}"
         + (f", {result.iterations} iterations)" if result.iterations is not None else ")"),
     ]

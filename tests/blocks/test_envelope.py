@@ -179,3 +179,22 @@ def test_the_exact_method_refuses_a_payment_bound() -> None:
         res = solve_model(model, method="exact")
     top = float(res.menu.set_index("type").loc["t3", "payment"])
     assert res.solver != "exact" and top <= 62.0 * (1 + 1e-6)
+
+
+def test_the_report_says_which_ic_rows_were_imposed(tmp_path: Path) -> None:
+    """The text header and the JSON name the IC set (None for the exact method), so a
+    user who passed --ic sees it took effect, and auto's relaxation shows."""
+    import json
+
+    from pyomo_llmprice.cli import main
+
+    path = INSTANCES / "paper_theta_20.dat"
+    for ic, method, want in (("auto", "nlp", "envelope"), ("adjacent", "nlp", "adjacent")):
+        out = tmp_path / f"{ic}.json"
+        assert main(["solve", str(path), "--ic", ic, "--method", method, "--json", str(out)]) == 0
+        assert json.loads(out.read_text())["ic"] == want
+    out = tmp_path / "exact.json"
+    assert main(["solve", str(path), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["ic"] is None
+    res = solve_model(capped("auto", "setub"))
+    assert res.ic == "adjacent" and res.report().splitlines()[0].endswith("ic adjacent")
