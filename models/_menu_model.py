@@ -47,6 +47,15 @@ def abstract_menu_model(setting: str) -> pyo.AbstractModel:
     return model
 
 
+@one_line_errors
+def settle_chain(options: Any = None, model: Any = None, instance: Any = None) -> None:
+    """Before ``pyomo solve`` solves (its ``pyomo_modify_instance`` hook): the envelope
+    chain only where it is exact, relaxed or refused as ``solve_model`` does it."""
+    from pyomo_llmprice.blocks.menu import menu_block
+
+    menu_block(instance).settle_chain()
+
+
 def print_menu(options: Any, instance: Any, results: Any) -> None:
     """After ``pyomo solve``: the verified menu, its profit and its largest violations.
 

@@ -10,8 +10,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _menu_model import abstract_menu_model, print_menu, validated_dataportal
+from _menu_model import abstract_menu_model, print_menu, settle_chain, validated_dataportal
 
 model = abstract_menu_model("packages")
 pyomo_print_results = print_menu
+pyomo_modify_instance = settle_chain  # the envelope chain only where it is exact
 pyomo_create_dataportal = validated_dataportal  # refuse bad .dat files with one line

@@ -572,6 +572,9 @@ def _block_problem(block: Any) -> tuple[Any, OneDimensionalProblem, Any]:
     if added:
         names = ", ".join(added[:3]) + (", ..." if len(added) > 3 else "")
         raise NotOneDimensional(f"the model has constraints of its own ({names})")
+    objective = block.objective_not_own()
+    if objective is not None:
+        raise NotOneDimensional(objective)
     changed = [v.name for v in block.changed_variables()]
     if changed:
         names = ", ".join(changed[:3]) + (", ..." if len(changed) > 3 else "")

@@ -483,7 +483,7 @@ def _solve_menu(
         return stopped_results(results, reason), generation, None
     block = menu_block(model)
     objective = block.component("profit_objective")
-    if objective is None:  # the user's own objective: we do not know what to regularize
+    if objective is None or not objective.active:  # a user's objective: what to regularize?
         return results, generation, None
     q = getattr(block, block.characteristic)
     n = len(block.types)

@@ -13,7 +13,6 @@ import pyomo.environ as pyo
 
 from pyomo_llmprice.blocks.menu import ScreeningMenuData, menu_block
 from pyomo_llmprice.certificate import Publication, served_types
-from pyomo_llmprice.errors import UserInputError
 from pyomo_llmprice.exact import solve_block_exactly, solve_instance_exactly
 from pyomo_llmprice.generation import solve_menu
 from pyomo_llmprice.instance import Instance, ScreeningInstance
@@ -75,16 +74,7 @@ def solve_model(
     reduce, e.g. constraints you added); ``"auto"`` is exact where it applies.
     """
     opt = solver_or_error(solver)
-    block = menu_block(model)
-    why = block.envelope_not_exact()
-    if why is not None and block.config.ic == "auto":  # auto means exact: the adjacent chain
-        block.relax_envelope()
-    elif why is not None:
-        raise UserInputError(
-            f"model {model.name}: ic 'envelope' sets payments by the envelope formula, exact "
-            f"only for the block's own profit and constraints on bundles, but {why}; build "
-            "the block with ic='adjacent' or 'auto'"
-        )
+    menu_block(model).settle_chain()  # the envelope only where it is exact
     exact = solve_block_exactly(menu_block(model), method, tolerance)
     if exact is not None:
         return exact

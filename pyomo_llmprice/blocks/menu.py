@@ -249,7 +249,6 @@ class ScreeningMenuData(BlockData):
         coef = np.broadcast_to(self.value_coefficients(), (n, n, len(goods)))
         self._coef_full = coef
         idx = {lab: i for i, lab in enumerate(labels)}
-        gidx = {g: j for j, g in enumerate(goods)}
         self._type_pos = idx
         self._representative = self._find_representatives(n)
         reps = np.unique(self._representative)
@@ -281,12 +280,8 @@ class ScreeningMenuData(BlockData):
         self._bundle_var("payment", initialize=0.0, doc="payment of the bundle")
         self._declare_bundle_rows()
         q = getattr(self, self.characteristic)
-
-        def value_of(i: int, k: Any) -> Any:
-            row = coef[i, idx[k]]
-            return sum(float(row[gidx[g]]) * q[k, g] for g in goods if row[gidx[g]] != 0)
-
-        self._value_of = value_of
+        self._goods = goods
+        value_of = self._value_of
         chain = []  # the distinct types in increasing order, on the adjacent chain
         if ic in CHAIN_IC_SETS:
             chain = [labels[j] for j in self.ordering() if self._representative[j] == j]
@@ -336,10 +331,11 @@ class ScreeningMenuData(BlockData):
             # drives their characteristic to zero instead of leaving it at ~1e-6.
             self.scaling_factor = pyo.Suffix(direction=pyo.Suffix.EXPORT)
             self.scaling_factor[self.profit_objective] = float(n)
+            self._profit_built = (self.profit_objective.expr, self.expected_profit.expr)
         self._own_rows = {c.local_name for c in self.component_objects(pyo.Constraint)}
         # every variable's bounds as built: a user's later bound or fix is a constraint
         # of its own (for the exact method and the envelope chain alike)
-        self._declared = [(v, v.lb, v.ub) for v in self._own_variables()]
+        self._declared = [(v, v.lb, v.ub, v.domain) for v in self._own_variables()]
 
     def _own_variables(self) -> list[Any]:
         """The block's variable data, each once (merged types' References repeat them)."""
@@ -349,10 +345,46 @@ class ScreeningMenuData(BlockData):
         return list(seen.values())
 
     def changed_variables(self) -> list[Any]:
-        """Variables of the block fixed, or bounded otherwise than as built, since."""
+        """Variables of the block fixed, or bounded or typed otherwise than as built, since."""
         return [
-            v for v, lb, ub in getattr(self, "_declared", []) if v.fixed or (v.lb, v.ub) != (lb, ub)
+            v
+            for v, lb, ub, domain in getattr(self, "_declared", [])
+            if v.fixed or (v.lb, v.ub) != (lb, ub) or v.domain is not domain
         ]
+
+    def objective_not_own(self) -> str | None:
+        """Why the model does not maximize the block's own expected profit as built, or
+        None (the exact method and the envelope chain solve that objective only)."""
+        objectives = list(self.model().component_data_objects(pyo.Objective, active=True))
+        own = getattr(self, "profit_objective", None)
+        if len(objectives) != 1 or objectives[0] is not own:
+            return "the active objective is not the block's expected profit"
+        built = getattr(self, "_profit_built", None)
+        now = (own.expr, self.expected_profit.expr)
+        if (
+            own.sense != pyo.maximize
+            or built is None
+            or any(a is not b for a, b in zip(now, built, strict=True))
+        ):
+            return "the block's profit objective was changed after it was built"
+        return None
+
+    def settle_chain(self) -> None:
+        """Before a solve: an envelope chain that is not exact for the model
+        (:meth:`envelope_not_exact`) becomes the adjacent chain if the block was built
+        with ``ic="auto"`` (:meth:`relax_envelope`), and is refused in one line if the
+        envelope was asked for by name."""
+        why = self.envelope_not_exact()
+        if why is None:
+            return
+        if self.config.ic == "auto":
+            self.relax_envelope()
+            return
+        raise UserInputError(
+            f"model {self.model().name}: ic 'envelope' sets payments by the envelope formula, "
+            f"exact only for the block's own profit and constraints on bundles, but {why}; "
+            "build the block with ic='adjacent' or 'auto'"
+        )
 
     def relax_envelope(self) -> None:
         """Turn the envelope chain into the lean adjacent chain in place: the binding rows
@@ -367,7 +399,9 @@ class ScreeningMenuData(BlockData):
                 self._value_of(self._type_pos[k], k) - self.payment[k] >= 0
             )
         self.add_incentive_pairs([(lo, hi) for hi, lo in pairs])
-        self.monotonicity.deactivate()
+        monotone = self.component("monotonicity")
+        if monotone is not None:
+            monotone.deactivate()
         self.ic_set = "adjacent"
 
     def _start_on_envelope(self, chain: list[Any]) -> None:
@@ -391,17 +425,15 @@ class ScreeningMenuData(BlockData):
         tokens does; a price cap does not)."""
         if getattr(self, "ic_set", None) != "envelope":
             return None
-        model = self.model()
-        objectives = list(model.component_data_objects(pyo.Objective, active=True))
-        own = getattr(self, "profit_objective", None)
-        if len(objectives) != 1 or objectives[0] is not own:
-            return "the active objective is not the block's expected profit"
+        why = self.objective_not_own()
+        if why is not None:
+            return why
         payments = ComponentSet(self.payment.values())
         for v in self.changed_variables():
             if v in payments:
                 return f"payment {v.name} is fixed or bounded"
         own_rows = getattr(self, "_own_rows", set())
-        for con in model.component_data_objects(pyo.Constraint, active=True):
+        for con in self.model().component_data_objects(pyo.Constraint, active=True):
             mine = con.parent_block() is self and con.parent_component().local_name in own_rows
             if not mine and any(v in payments for v in identify_variables(con.expr)):
                 return f"constraint {con.name} involves payments"
@@ -473,6 +505,13 @@ class ScreeningMenuData(BlockData):
     def is_merged(self, k: Any) -> bool:
         """Does type `k` share its representative's bundle (and need no rows of its own)?"""
         return self._rep_label[k] != k
+
+    def _value_of(self, i: int, k: Any) -> Any:
+        """Type at position i's value of bundle k, as an expression in this block's own
+        variables (looked up at each call: a clone's rows must be on the clone's)."""
+        q = getattr(self, self.characteristic)
+        row = self._coef_full[i, self._type_pos[k]]
+        return sum(float(row[j]) * q[k, g] for j, g in enumerate(self._goods) if row[j] != 0)
 
     @staticmethod
     def _ic_rule(b: Any, i: Any, k: Any) -> Any:

@@ -6,11 +6,14 @@ by pool-adjacent-violators, then the closed-form pointwise maximum), never from 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pyomo.environ as pyo
 import pytest
+from pyomo.common.collections import ComponentSet
+from pyomo.core.expr.visitor import identify_variables
 
 from pyomo_llmprice import theory
 from pyomo_llmprice.blocks import Screening, TokenPackages
@@ -198,3 +201,120 @@ def test_the_report_says_which_ic_rows_were_imposed(tmp_path: Path) -> None:
     assert json.loads(out.read_text())["ic"] is None
     res = solve_model(capped("auto", "setub"))
     assert res.ic == "adjacent" and res.report().splitlines()[0].endswith("ic adjacent")
+
+
+# -- from the second review: clones, objectives, domains, retries, pyomo solve -----------
+
+
+def test_relaxing_a_clone_writes_rows_on_the_clone() -> None:
+    """The value expressions are looked up on the block at each call: a clone's new rows
+    were written on the original's variables (which then changed when the clone solved)."""
+    original = build_model(three(), "packages")
+    clone = original.clone()
+    clone.menu.payment["t3"].setub(clone.menu.units.money_from_instance(124.0))
+    clone.minq = pyo.Constraint(expr=clone.menu.precision["t3", "package"] >= 1.2)
+    before = [v.value for v in original.component_data_objects(pyo.Var)]
+    res = solve_model(clone)
+    assert res.status == "optimal" and clone.menu.ic_set == "adjacent"
+    theirs = ComponentSet(original.component_data_objects(pyo.Var))
+    for con in clone.menu.incentive.values():
+        assert not any(v in theirs for v in identify_variables(con.expr))
+    assert [v.value for v in original.component_data_objects(pyo.Var)] == before
+    assert res.profit == pytest.approx(solve_model(capped("adjacent", "setub")).profit, rel=1e-7)
+
+
+def test_the_exact_method_refuses_an_objective_that_is_not_the_blocks_profit() -> None:
+    ref = theory.discrete_optimal_menu(
+        np.array([1.0, 1.5, 2.0]), np.full(3, 1 / 3), Technology.cobb_douglas()
+    )
+    for change in ("user objective", "edited", "minimize", "integer precision"):
+        model = build_model(three(), "packages")
+        menu = model.menu
+        if change == "user objective":
+            menu.profit_objective.deactivate()
+            model.welfare = pyo.Objective(
+                expr=menu.expected_profit + 0.5 * menu.payment["t1"], sense=pyo.maximize
+            )
+        elif change == "edited":
+            menu.profit_objective.set_value(menu.expected_profit + 0.5 * menu.payment["t1"])
+        elif change == "minimize":
+            menu.profit_objective.sense = pyo.minimize
+        else:
+            menu.precision["t1", "package"].domain = pyo.NonNegativeIntegers
+        assert menu.objective_not_own() is not None or menu.changed_variables()
+        with pytest.warns(UserWarning, match="method exact does not apply"):
+            try:
+                res = solve_model(model, method="exact")
+            except ValueError:  # the NLP refuses integer variables in one line
+                continue
+        assert res.solver != "exact"  # the NLP solved the model as it stands
+    untouched = solve_model(build_model(three(), "packages"), method="exact")
+    assert untouched.solver == "exact" and untouched.profit == pytest.approx(ref.profit, rel=1e-12)
+
+
+def test_the_regularized_retry_leaves_a_users_objective_alone(monkeypatch) -> None:
+    """A first solve that fails on a model with the user's own objective is not retried
+    with the block's regularized profit (it left two active objectives)."""
+    from pyomo.contrib.solver.common.results import TerminationCondition
+
+    import pyomo_llmprice.generation as generation
+
+    real = generation.solve_once
+    calls: list[int] = []
+
+    def failing_first(opt, model, *args, **kwds):
+        res = real(opt, model, *args, **kwds)
+        calls.append(1)
+        if len(calls) == 1:
+            res.termination_condition = TerminationCondition.locallyInfeasible
+        return res
+
+    monkeypatch.setattr(generation, "solve_once", failing_first)
+    model = build_model(three(), "packages", ic="adjacent")
+    menu = model.menu
+    menu.profit_objective.deactivate()
+    model.own = pyo.Objective(
+        expr=menu.expected_profit - 0.1 * menu.payment["t1"], sense=pyo.maximize
+    )
+    solve_model(model)
+    active = [o.name for o in model.component_data_objects(pyo.Objective, active=True)]
+    assert active == ["own"] and len(calls) == 1
+
+
+def test_pyomo_solve_relaxes_the_envelope_of_a_capped_model_file(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """A user's model file on the package's abstract model, with a bundle floor and a
+    payment cap: pyomo solve runs the same settle step as solve_model (its
+    pyomo_modify_instance hook), so the menu is the adjacent chain's optimum."""
+    from pyomo.scripting.pyomo_main import main as pyomo_main
+
+    models = Path(__file__).resolve().parents[2] / "models"
+    path = INSTANCES / "paper_theta_20.dat"
+    inst = read_instance(path)
+    reference = build_model(inst, "packages", ic="adjacent")
+    reference.minq = pyo.Constraint(expr=reference.menu.precision["t20", "package"] >= 1.5)
+    cap = reference.menu.units.money_from_instance(6.072572582664647)
+    reference.cap = pyo.Constraint(expr=reference.menu.payment["t20"] <= cap)
+    want = solve_model(reference)
+    assert want.status == "optimal"
+    model_file = tmp_path / "capped.py"
+    model_file.write_text(
+        f"import sys\nsys.path.insert(0, {str(models)!r})\n"
+        "import pyomo.environ as pyo\n"
+        "from _menu_model import abstract_menu_model, print_menu, settle_chain\n"
+        "from _menu_model import validated_dataportal\n"
+        "model = abstract_menu_model('packages')\n"
+        "model.minq = pyo.Constraint(rule=lambda m: m.menu.precision['t20', 'package'] >= 1.5)\n"
+        "model.cap = pyo.Constraint(rule=lambda m: m.menu.payment['t20'] <= "
+        "m.menu.units.money_from_instance(6.072572582664647))\n"
+        "pyomo_print_results = print_menu\n"
+        "pyomo_create_dataportal = validated_dataportal\n"
+        "pyomo_modify_instance = settle_chain\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    pyomo_main(["solve", str(model_file), str(path), "--solver=cyipopt_direct"])
+    printed = capsys.readouterr().out
+    assert re.search(r"^status optimal", printed, re.M), printed[-1500:]
+    profit = float(re.search(r"^profit (\S+)", printed, re.M).group(1))
+    assert profit == pytest.approx(want.profit, rel=1e-6)
