@@ -94,6 +94,7 @@ def print_menu(options: Any, instance: Any, results: Any) -> None:
         solver=f"{name} (pyomo solve)",
         iterations=iteration_count(results),
     )
+    menu.ic = instance.menu.ic_set
     print(menu.report())
     _exit_unless_optimal(menu.status)
 

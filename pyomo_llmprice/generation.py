@@ -70,6 +70,7 @@ class GenerationLog:
     iterations: int | None  # None when the solver does not report its iterations
     seeded: int = 0  # grid-neighbour pairs added at the first violations (not counted above)
     shifted: int = 0  # shifts of violated pairs on a grid (shifted_pairs; not counted above)
+    wall_time: float | None = None  # seconds in the solver over all rounds (None: unknown)
 
 
 #: product grids of at most this many dimensions are seeded with all 3^D - 1 neighbours
@@ -344,6 +345,7 @@ def _generate(
         warm_options = {**WARM_START_OPTIONS, **options}
     added = 0
     iterations: int | None = 0
+    wall: float | None = 0.0
     worst = float("nan")
     # rounds until no pair is violated: their number is not known in advance (no total);
     # silent while Ipopt's own log streams (tee), which a bar would garble
@@ -362,6 +364,8 @@ def _generate(
             )
             count = iteration_count(results)
             iterations = None if count is None or iterations is None else iterations + count
+            spent = results.timing_info.wall_time
+            wall = None if spent is None or wall is None else wall + spent
             bar.update(1)
             if not load_point(results):  # the next round starts from this point
                 break
@@ -393,7 +397,7 @@ def _generate(
             if reason is not None:  # violated pairs remain: the point is not the answer
                 results = stopped_results(results, reason)
                 break
-    log = GenerationLog(rnd, added, len(block.ic_pairs), worst, iterations, seeded, shifted)
+    log = GenerationLog(rnd, added, len(block.ic_pairs), worst, iterations, seeded, shifted, wall)
     return results, log
 
 

@@ -112,8 +112,9 @@ def solve_model(
         result.generation = generation
         result.retry = retry
         result.ic = menu_block(model).ic_set
-        if generation is not None:
+        if generation is not None:  # every round's, as the rounds are one solve here
             result.iterations = generation.iterations
+            result.wall_time = generation.wall_time
         spent.append((result.iterations, result.wall_time))
         return result
 

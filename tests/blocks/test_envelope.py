@@ -316,5 +316,6 @@ def test_pyomo_solve_relaxes_the_envelope_of_a_capped_model_file(
     pyomo_main(["solve", str(model_file), str(path), "--solver=cyipopt_direct"])
     printed = capsys.readouterr().out
     assert re.search(r"^status optimal", printed, re.M), printed[-1500:]
+    assert re.search(r"^instance .* ic adjacent$", printed, re.M)  # relaxed, and says so
     profit = float(re.search(r"^profit (\S+)", printed, re.M).group(1))
     assert profit == pytest.approx(want.profit, rel=1e-6)

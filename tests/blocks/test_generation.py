@@ -201,3 +201,34 @@ def test_later_rounds_add_shifted_pairs_and_start_from_the_multipliers(monkeypat
     own.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
     assert solve_model(own).profit == pytest.approx(all_pairs.profit, rel=1e-7)
     assert own.component("rc") is None and len(own.dual) > 0
+
+
+def test_a_generated_menu_reports_every_rounds_iterations_and_time(monkeypatch):
+    """result.iterations and result.wall_time are both sums over the rounds (the time
+    was the last round's while the iterations were summed)."""
+    import sys
+
+    import pyomo.environ as pyo
+
+    from pyomo_llmprice import generation
+    from pyomo_llmprice.blocks import Screening
+    from pyomo_llmprice.outcomes import iteration_count
+
+    sys.path.insert(0, str(INSTANCE.parent))
+    from generate import rochet_chone
+
+    rounds: list[tuple[int | None, float]] = []
+    real = generation.solve_once
+
+    def spy(*args, **kwds):
+        res = real(*args, **kwds)
+        rounds.append((iteration_count(res), res.timing_info.wall_time))
+        return res
+
+    monkeypatch.setattr(generation, "solve_once", spy)
+    model = pyo.ConcreteModel()
+    model.menu = Screening(instance=rochet_chone(8), ic="generated")
+    result = solve_model(model)
+    assert result.status == "optimal" and result.generation.rounds == len(rounds) >= 2
+    assert result.iterations == sum(i for i, _ in rounds)
+    assert result.wall_time == pytest.approx(sum(t for _, t in rounds), rel=1e-12)
