@@ -50,6 +50,8 @@ class CasadiIpopt(CyIpoptDirect):
         }
         opts.setdefault("ipopt.sb", "yes")
         opts["error_on_fail"] = False
+        if ev.m or ev.obj_groups:  # the evaluator's own Hessian, not CasADi's derivative
+            opts["hess_lag"] = ev.casadi_hessian()
         args: dict[str, Any] = {
             "x0": ev.x0,
             "lbx": ev.x_lb,

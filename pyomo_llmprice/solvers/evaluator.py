@@ -726,6 +726,44 @@ class NLPEvaluator:
         )
         return x, f, constraints(x)
 
+    def casadi_hessian(self) -> Any:
+        """The Hessian of the Lagrangian as the Function ``nlpsol`` takes for its
+        ``hess_lag`` option (inputs x, p, lam_f, lam_g; the upper triangle): the mapped
+        kernels' own Hessians, placed and summed by the index maps, as Ipopt gets them
+        from :meth:`hessian`. Left to CasADi, the Hessian is the derivative of the whole
+        graph (10,000 Token Packages types: 3.4 s of function evaluations, 2.2 with this)."""
+        x = ca.MX.sym("x", self.n)
+        lam_f = ca.MX.sym("lam_f")
+        lam_g = ca.MX.sym("lam_g", self.m)
+        parts = []
+        for grp in [*self.groups, *self.obj_groups]:
+            copies, k = grp.rows.shape
+            fh = grp.kernel_h.map(copies) if copies > 1 else grp.kernel_h
+            vmat = ca.reshape(x[grp.var_idx.ravel().tolist()], grp.var_idx.shape[1], copies)
+            if grp.rows[0, 0] < 0:  # objective terms: the objective's weight
+                lam = ca.repmat(lam_f * self.obj_sign, k, copies)
+            else:
+                lam = ca.reshape(lam_g[grp.rows.ravel().tolist()], k, copies)
+            parts.append(ca.vec(fh(vmat, ca.DM(grp.data.T), lam)))  # copy-major
+        total = int(sum(p.numel() for p in parts))
+        place = ca.DM(
+            ca.Sparsity.triplet(self.nnz_hess, total, self._hess_pos.tolist(), list(range(total))),
+            1.0,
+        )
+        nz = ca.mtimes(place, ca.vertcat(*parts)) if parts else ca.MX(0, 1)
+        # upper triangle: (col, row) of the evaluator's lower-triangle entries
+        sp, ccs_to_triplet = ca.Sparsity.triplet(
+            self.n, self.n, self._hess_cols.tolist(), self._hess_rows.tolist(), False
+        )
+        hess = ca.sparsity_cast(nz[ccs_to_triplet], sp) if self.nnz_hess else ca.MX(self.n, self.n)
+        return ca.Function(
+            "nlp_hess_l",
+            [x, ca.MX.sym("p", 0, 1), lam_f, lam_g],
+            [hess],
+            ["x", "p", "lam_f", "lam_g"],
+            ["triu_hess_gamma_x_x"],
+        )
+
 
 def _objective_terms(expr: Any) -> list[Any]:
     """The additive terms of an objective, each compiled as a row: sums are flattened
