@@ -25,12 +25,14 @@ from pyomo_llmprice.solvers.options import (
     CHAIN_IPOPT_OPTIONS,
     DEFAULT_IPOPT_OPTIONS,
     LONG_CHAIN_IPOPT_OPTIONS,
+    LONG_CHAIN_SOLVER,
     LONG_CHAIN_TYPES,
 )
 from pyomo_llmprice.theory import excluded_types
 
 __all__ = [
     "build_model",
+    "default_solver",
     "read_menu",
     "resolve_method",
     "solve_instance",
@@ -56,7 +58,7 @@ def build_model(
 
 def solve_model(
     model: pyo.Block,
-    solver: str = DEFAULT_SOLVER,
+    solver: str | None = None,
     options: dict[str, Any] | None = None,
     tee: bool = False,
     time_limit: float | None = None,
@@ -73,8 +75,9 @@ def solve_model(
     (:mod:`pyomo_llmprice.exact`; one warning line and the NLP where the model does not
     reduce, e.g. constraints you added); ``"auto"`` is exact where it applies.
     """
-    opt = solver_or_error(solver)
     menu_block(model).settle_chain()  # the envelope only where it is exact
+    solver = solver or default_solver(menu_block(model))
+    opt = solver_or_error(solver)
     exact = solve_block_exactly(menu_block(model), method, tolerance)
     if exact is not None:
         return exact
@@ -132,6 +135,18 @@ def solve_model(
     result.iterations = None if None in iterations else sum(iterations)
     result.wall_time = None if None in times else sum(times)
     return result
+
+
+def default_solver(block: ScreeningMenuData) -> str:
+    """The solver of a model whose caller named none: DEFAULT_SOLVER, except
+    LONG_CHAIN_SOLVER on envelope chains of LONG_CHAIN_TYPES or more distinct types
+    (where it is installed)."""
+    long_chain = getattr(block, "ic_set", None) == "envelope" and (
+        len(block.distinct_types) >= LONG_CHAIN_TYPES
+    )
+    if long_chain and solver_or_error(LONG_CHAIN_SOLVER).available():
+        return LONG_CHAIN_SOLVER
+    return DEFAULT_SOLVER
 
 
 #: served bundles worth less than this fraction of the value scale may be solver dust

@@ -114,17 +114,24 @@ def nonnegative_number(text: str) -> float:
     return value
 
 
-def solver_help(what: str = "the NLP solver") -> str:
+def solver_help(what: str = "the NLP solver", long_chains: bool = False) -> str:
     """Help of ``--solver``: the package's solvers by name, and what else is accepted.
 
     Names only, from the registration table: probing availability (loading Ipopt,
     looking for executables) would make every ``--help`` slow.
     """
     from pyomo_llmprice.plugins import SOLVERS
+    from pyomo_llmprice.solvers.options import LONG_CHAIN_SOLVER, LONG_CHAIN_TYPES
 
     ours = ", ".join(SOLVERS)
+    chains = (
+        f"; {LONG_CHAIN_SOLVER} for Token Packages' envelope chains of {LONG_CHAIN_TYPES:,} "
+        "or more distinct types"
+        if long_chains
+        else ""
+    )
     return (
-        f"{what} (default cyipopt_direct, Ipopt bundled with cyipopt). The package's: "
+        f"{what} (default cyipopt_direct, Ipopt bundled with cyipopt{chains}). The package's: "
         f"{ours}; also any name in Pyomo's solver factory (e.g. ipopt, if its executable "
         "is installed). An unknown name is refused with the list of those that run here"
     )

@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "model and --solver; auto (default): exact where it applies unless --solver, "
         "--solver-options, --tee or --ic ask for the NLP, the NLP elsewhere",
     )
-    parser.add_argument("--solver", default=None, help=solver_help())
+    parser.add_argument("--solver", default=None, help=solver_help(long_chains=True))
     parser.add_argument(
         "--ic",
         choices=ic_options(),
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         model = build_model(instance, args.setting, args.ic)
         result = solve_model(
             model,
-            solver=args.solver or DEFAULT_SOLVER,
+            solver=args.solver,  # None: pipeline.default_solver
             options=options,
             tee=args.tee,
             time_limit=deadline,

@@ -17,6 +17,8 @@ import numpy as np
 from pyomo.common.tee import TeeStream, capture_output
 from pyomo.contrib.solver.common.base import Availability
 
+from pyomo_llmprice import limits
+
 from .config import CyIpoptConfig
 from .cyipopt_direct import CyIpoptDirect, LegacyCyIpoptDirect, effective_options
 from .evaluator import NLPEvaluator
@@ -52,6 +54,8 @@ class CasadiIpopt(CyIpoptDirect):
         opts["error_on_fail"] = False
         if ev.m or ev.obj_groups:  # the evaluator's own Hessian, not CasADi's derivative
             opts["hess_lag"] = ev.casadi_hessian()
+        stop = _StopCheck(ev.n, ev.m)
+        opts["iteration_callback"] = stop
         args: dict[str, Any] = {
             "x0": ev.x0,
             "lbx": ev.x_lb,
@@ -66,7 +70,7 @@ class CasadiIpopt(CyIpoptDirect):
             args["lam_x0"] = np.asarray(zu) - np.asarray(zl)
         solver = ca.nlpsol("solver", "ipopt", {"x": x, "f": f, "g": g}, opts)
         log = io.StringIO()
-        with capture_output(TeeStream(log, *config.tee), capture_fd=True):
+        with limits.solving(), capture_output(TeeStream(log, *config.tee), capture_fd=True):
             out = solver(**args)
         stats = solver.stats()
         lam_x = np.asarray(out["lam_x"]).ravel()
@@ -81,8 +85,41 @@ class CasadiIpopt(CyIpoptDirect):
             "iterations": int(stats.get("iter_count", 0)),
             "inf_du": float("nan"),
             "callback_time": sum(float(stats.get("t_wall_" + k, 0.0)) for k in _NLP_FUNCTIONS),
+            "stop_reason": stop.stop_reason,
             "log": log.getvalue(),
         }
+
+
+class _StopCheck(ca.Callback):
+    """nlpsol's ``iteration_callback``: Ctrl-C and the command's deadline, once per
+    iteration (nonzero is Ipopt's User_Requested_Stop, with the point so far), as
+    ``cyipopt_direct``'s intermediate callback does it."""
+
+    def __init__(self, n: int, m: int) -> None:
+        ca.Callback.__init__(self)
+        self._sizes = {"x": n, "lam_x": n, "g": m, "lam_g": m, "f": 1}
+        self.stop_reason: str | None = None
+        self.construct("stop_check", {})
+
+    def get_n_in(self) -> int:
+        return ca.nlpsol_n_out()
+
+    def get_n_out(self) -> int:
+        return 1
+
+    def get_name_in(self, i: int) -> str:
+        return ca.nlpsol_out(i)
+
+    def get_name_out(self, i: int) -> str:
+        return "ret"
+
+    def get_sparsity_in(self, i: int) -> Any:
+        size = self._sizes.get(ca.nlpsol_out(i))
+        return ca.Sparsity(0, 0) if size is None else ca.Sparsity.dense(size)
+
+    def eval(self, arg: Any) -> list[int]:
+        self.stop_reason = limits.stop_reason()
+        return [0 if self.stop_reason is None else 1]
 
 
 class _OptionSink:

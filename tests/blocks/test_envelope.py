@@ -319,3 +319,24 @@ def test_pyomo_solve_relaxes_the_envelope_of_a_capped_model_file(
     assert re.search(r"^instance .* ic adjacent$", printed, re.M)  # relaxed, and says so
     profit = float(re.search(r"^profit (\S+)", printed, re.M).group(1))
     assert profit == pytest.approx(want.profit, rel=1e-6)
+
+
+def test_long_envelope_chains_default_to_casadis_ipopt() -> None:
+    """With no solver named, envelope chains of LONG_CHAIN_TYPES or more distinct types go
+    to LONG_CHAIN_SOLVER (the same Ipopt algorithm on a faster MUMPS); shorter chains, the
+    adjacent chain and a named solver keep theirs. Each menu is the discrete optimum."""
+    from pyomo_llmprice.pipeline import default_solver
+    from pyomo_llmprice.plugins import DEFAULT_SOLVER
+    from pyomo_llmprice.solvers.options import LONG_CHAIN_SOLVER, LONG_CHAIN_TYPES
+
+    inst = lognormal(LONG_CHAIN_TYPES, seed=3)
+    short = lognormal(LONG_CHAIN_TYPES - 1, seed=3)
+    assert default_solver(build_model(inst, "packages").menu) == LONG_CHAIN_SOLVER
+    assert default_solver(build_model(short, "packages").menu) == DEFAULT_SOLVER
+    assert default_solver(build_model(inst, "packages", ic="adjacent").menu) == DEFAULT_SOLVER
+    ref = theory.discrete_optimal_menu(inst.types.theta, inst.types.prob, inst.technology)
+    res = solve_model(build_model(inst, "packages"))
+    assert res.solver == LONG_CHAIN_SOLVER and res.status == "optimal"
+    assert res.profit == pytest.approx(ref.profit, rel=1e-7)
+    named = solve_model(build_model(inst, "packages"), solver=DEFAULT_SOLVER)
+    assert named.solver == DEFAULT_SOLVER and named.profit == pytest.approx(ref.profit, rel=1e-7)

@@ -236,8 +236,10 @@ def test_expired_active_deadline_is_a_stop_reason():
     assert limits.stop_reason() is None
 
 
-def test_interrupt_from_another_thread_stops_a_solve(tmp_path):
-    """The flag (what Ctrl-C sets) reaches Ipopt through its per-iteration callback."""
+@pytest.mark.parametrize("solver", ["cyipopt_direct", "casadi_ipopt"])
+def test_interrupt_from_another_thread_stops_a_solve(tmp_path, solver):
+    """The flag (what Ctrl-C sets) reaches Ipopt through its per-iteration callback
+    (cyipopt's intermediate callback; nlpsol's iteration_callback)."""
     model = build_model(read_instance(lognormal_instance(tmp_path / "ln.dat")))
     asked: list[float] = []
 
@@ -248,7 +250,7 @@ def test_interrupt_from_another_thread_stops_a_solve(tmp_path):
     timer = threading.Timer(1.0, ask)
     timer.start()
     try:
-        result = solve_model(model)
+        result = solve_model(model, solver=solver)
     finally:
         timer.cancel()
     stopped = time.monotonic()
