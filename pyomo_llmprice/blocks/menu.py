@@ -256,8 +256,8 @@ class ScreeningMenuData(BlockData):
 
         # the envelope's binding rows are exact for the block's own profit objective only
         # (a competition or welfare objective may leave adjacent IC slack)
-        lean = self.lean_chain and self.config.declare_objective
-        ic = resolve_ic(self.config.ic, self.one_dimensional, n_distinct, lean)
+        envelope_exact = self.lean_chain and self.config.declare_objective
+        ic = resolve_ic(self.config.ic, self.one_dimensional, n_distinct, envelope_exact)
         refuse_ic(self._where(), ic, self.one_dimensional, self.lean_chain, self.setting)
         self.ic_set = ic
 
@@ -432,9 +432,8 @@ class ScreeningMenuData(BlockData):
         for v in self.changed_variables():
             if v in payments:
                 return f"payment {v.name} is fixed or bounded"
-        own_rows = getattr(self, "_own_rows", set())
         for con in self.model().component_data_objects(pyo.Constraint, active=True):
-            mine = con.parent_block() is self and con.parent_component().local_name in own_rows
+            mine = self._wrote(con.parent_component())
             if not mine and any(v in payments for v in identify_variables(con.expr)):
                 return f"constraint {con.name} involves payments"
         return None
@@ -443,12 +442,16 @@ class ScreeningMenuData(BlockData):
         """Active constraints of the model that this block did not write (a user's
         capacity or price cap): with them the screening optimum may subsidize a type,
         so 'nobody is served at a loss' is no longer part of the certificate."""
-        own = getattr(self, "_own_rows", set())
         return [
             c.name
             for c in self.model().component_objects(pyo.Constraint, active=True, descend_into=True)
-            if not (c.parent_block() is self and c.local_name in own)
+            if not self._wrote(c)
         ]
+
+    def _wrote(self, component: Any) -> bool:
+        """Is this Constraint component one of the rows the block itself wrote?"""
+        own = getattr(self, "_own_rows", set())
+        return component.parent_block() is self and component.local_name in own
 
     def _find_representatives(self, n: int) -> np.ndarray:
         """Index of the first type identical to each type (itself if none before it)."""

@@ -696,7 +696,7 @@ class NLPEvaluator:
         for grp in self.obj_groups:
             copies = grp.rows.shape[0]
             ff = grp.kernel_f.map(copies) if copies > 1 else grp.kernel_f
-            vmat = ca.reshape(x[grp.var_idx.ravel().tolist()], grp.var_idx.shape[1], copies)
+            vmat = _slot_matrix(x, grp)
             f += ca.sum2(ca.sum1(ff(vmat, ca.DM(grp.data.T))))
         f = ca.densify(f * self.obj_sign)  # a constant objective is a structural zero
         if not self.groups:
@@ -709,7 +709,7 @@ class NLPEvaluator:
             ff, fj = grp.kernel_f, grp.kernel_j
             if copies > 1:
                 ff, fj = ff.map(copies), fj.map(copies)
-            vmat = ca.reshape(xg[grp.var_idx.ravel().tolist()], grp.var_idx.shape[1], copies)
+            vmat = _slot_matrix(xg, grp)
             dmat = ca.DM(grp.data.T)
             g_parts.append((grp.rows.T.ravel(), ca.vec(ff(vmat, dmat))))
             j_parts.append(ca.vec(fj(vmat, dmat)))  # copy-major, as _jac_rows/_jac_cols
@@ -739,7 +739,7 @@ class NLPEvaluator:
         for grp in [*self.groups, *self.obj_groups]:
             copies, k = grp.rows.shape
             fh = grp.kernel_h.map(copies) if copies > 1 else grp.kernel_h
-            vmat = ca.reshape(x[grp.var_idx.ravel().tolist()], grp.var_idx.shape[1], copies)
+            vmat = _slot_matrix(x, grp)
             if grp.rows[0, 0] < 0:  # objective terms: the objective's weight
                 lam = ca.repmat(lam_f * self.obj_sign, k, copies)
             else:
@@ -763,6 +763,13 @@ class NLPEvaluator:
             ["x", "p", "lam_f", "lam_g"],
             ["triu_hess_gamma_x_x"],
         )
+
+
+def _slot_matrix(x: Any, grp: _Group) -> Any:
+    """The group's variable slots taken from the symbol `x`: one column per copy, the
+    layout its mapped kernels take."""
+    copies, nv = grp.var_idx.shape
+    return ca.reshape(x[grp.var_idx.ravel().tolist()], nv, copies)
 
 
 def _objective_terms(expr: Any) -> list[Any]:
