@@ -692,13 +692,7 @@ class NLPEvaluator:
         the rows' private variable copies.
         """
         x = ca.MX.sym("x", self.n)
-        f = ca.MX(0.0)
-        for grp in self.obj_groups:
-            copies = grp.rows.shape[0]
-            ff = grp.kernel_f.map(copies) if copies > 1 else grp.kernel_f
-            vmat = _slot_matrix(x, grp)
-            f += ca.sum2(ca.sum1(ff(vmat, ca.DM(grp.data.T))))
-        f = ca.densify(f * self.obj_sign)  # a constant objective is a structural zero
+        f = self._casadi_objective()(x)
         if not self.groups:
             return x, f, ca.MX(0, 1)
         xg = ca.MX.sym("x", self.n)
@@ -725,6 +719,34 @@ class NLPEvaluator:
             "constraints", [xg], [g], {"custom_jacobian": jac_fun, "jac_penalty": 0}
         )
         return x, f, constraints(x)
+
+    def _casadi_objective(self) -> Any:
+        """The objective as a Function of x whose gradient is the evaluator's own (the
+        mapped term gradients summed by column), as the constraints' Jacobian is: CasADi's
+        reverse sweep over 300,000 mapped terms took 104 ms per gradient at 100,000 Token
+        Packages types, and the gradient's graph 5 s of nlpsol's construction."""
+        x = ca.MX.sym("x", self.n)
+        f = ca.MX(0.0)
+        j_parts = []
+        for grp in self.obj_groups:
+            copies = grp.rows.shape[0]
+            ff, fj = grp.kernel_f, grp.kernel_j
+            if copies > 1:
+                ff, fj = ff.map(copies), fj.map(copies)
+            vmat = _slot_matrix(x, grp)
+            dmat = ca.DM(grp.data.T)
+            f += ca.sum2(ca.sum1(ff(vmat, dmat)))
+            j_parts.append(ca.vec(fj(vmat, dmat)))  # copy-major, as _obj_grad_cols
+        f = ca.densify(f * self.obj_sign)  # a constant objective is a structural zero
+        cols, where = np.unique(self._obj_grad_cols, return_inverse=True)
+        if not len(cols):
+            return ca.Function("objective", [x], [f])
+        total = len(self._obj_grad_cols)
+        place = ca.DM(ca.Sparsity.triplet(len(cols), total, where.tolist(), list(range(total))), 1.0)
+        grad = ca.mtimes(place, ca.vertcat(*j_parts)) * self.obj_sign
+        row = ca.Sparsity.triplet(1, self.n, [0] * len(cols), cols.tolist())  # sorted: in order
+        jac = ca.Function("jac_objective", [x, ca.MX.sym("f")], [ca.sparsity_cast(grad, row)])
+        return ca.Function("objective", [x], [f], {"custom_jacobian": jac, "jac_penalty": 0})
 
     def casadi_hessian(self) -> Any:
         """The Hessian of the Lagrangian as the Function ``nlpsol`` takes for its

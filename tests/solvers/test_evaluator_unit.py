@@ -654,3 +654,30 @@ def test_the_casadi_hessian_is_the_evaluators_hessian() -> None:
     lower[rows, cols] = ev.hessian(x, lam, sigma)
     upper = np.asarray(ev.casadi_hessian()(x, np.zeros((0, 1)), sigma, lam).full())
     np.testing.assert_allclose(upper, lower.T, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("sense", [pyo.minimize, pyo.maximize])
+def test_the_casadi_objectives_gradient_is_the_evaluators_gradient(sense) -> None:
+    """nlpsol's objective takes the mapped terms' own gradient, summed where terms share
+    a variable (x[i] in two terms each here, one variable in none), as the numpy
+    callback (pinned by finite differences above) computes it; and with none at all."""
+    import casadi as ca
+
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(7), initialize=0.5)
+    m.rows = pyo.Constraint(range(6), rule=lambda m, i: m.x[i] + m.x[6] <= 3)
+    m.o = pyo.Objective(
+        expr=sum(m.x[i] ** 4 * m.x[(i + 2) % 6] for i in range(6)) + pyo.exp(m.x[0]),
+        sense=sense,
+    )
+    ev = NLPEvaluator(m)
+    x = np.random.default_rng(5).uniform(0.1, 1.0, ev.n)
+    sym, f, _ = ev.casadi_problem()
+    grad = ca.Function("grad", [sym], [ca.gradient(f, sym)])
+    np.testing.assert_allclose(np.asarray(grad(x)).ravel(), ev.gradient(x), rtol=1e-12)
+    np.testing.assert_allclose(float(ca.Function("f", [sym], [f])(x)), ev.objective(x))
+    m.o.set_value(m.x[0] * 0 + 2.0)  # a constant objective: no terms with variables
+    ev = NLPEvaluator(m)
+    sym, f, _ = ev.casadi_problem()
+    grad = ca.Function("grad", [sym], [ca.gradient(f, sym)])
+    np.testing.assert_allclose(np.asarray(grad(x)).ravel(), np.zeros(ev.n))
