@@ -408,13 +408,21 @@ class ScreeningMenuData(BlockData):
         """Start the payments where the envelope rows hold for the starting bundles: an
         interior-point solve then spends no iterations restoring their feasibility
         (10,000 lognormal types: 16 of 69 iterations did, from payments 0)."""
-        pos = self._type_pos
-        paid = 0.0
-        for j, k in enumerate(chain):
-            own = pyo.value(self._value_of(pos[k], k))
-            below = pyo.value(self._value_of(pos[k], chain[j - 1])) if j else 0.0
-            paid += own - below
-            self.payment[k].set_value(paid, skip_validation=True)
+        for k, paid in zip(chain, self.envelope_payments(chain), strict=True):
+            self.payment[k].set_value(float(paid), skip_validation=True)
+
+    def envelope_payments(self, chain: list[Any]) -> np.ndarray:
+        """The envelope formula's payments of the `chain`'s bundles at the variables'
+        current values: the lowest type keeps no rent and each type pays its value of
+        its bundle less its value of the bundle just below (vectorized: as expression
+        evaluations it took 0.35 s at 10,000 types)."""
+        pos = np.array([self._type_pos[k] for k in chain], dtype=np.intp)
+        q = self._grid(getattr(self, self.characteristic))[pos]  # (chain, G)
+        coef = self._coef_full
+        own = np.einsum("jg,jg->j", coef[pos, pos], q)
+        below = np.zeros_like(own)
+        below[1:] = np.einsum("jg,jg->j", coef[pos[1:], pos[:-1]], q[:-1])
+        return np.cumsum(own - below)
 
     def envelope_not_exact(self) -> str | None:
         """Why the envelope chain's binding rows may cut off this model's optimum, or None.

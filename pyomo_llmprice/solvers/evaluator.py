@@ -742,7 +742,8 @@ class NLPEvaluator:
         if not len(cols):
             return ca.Function("objective", [x], [f])
         total = len(self._obj_grad_cols)
-        place = ca.DM(ca.Sparsity.triplet(len(cols), total, where.tolist(), list(range(total))), 1.0)
+        spread = ca.Sparsity.triplet(len(cols), total, where.tolist(), list(range(total)))
+        place = ca.DM(spread, 1.0)
         grad = ca.mtimes(place, ca.vertcat(*j_parts)) * self.obj_sign
         row = ca.Sparsity.triplet(1, self.n, [0] * len(cols), cols.tolist())  # sorted: in order
         jac = ca.Function("jac_objective", [x, ca.MX.sym("f")], [ca.sparsity_cast(grad, row)])
