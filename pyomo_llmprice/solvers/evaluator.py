@@ -699,14 +699,9 @@ class NLPEvaluator:
         g_parts: list[tuple[np.ndarray, Any]] = []
         j_parts: list[Any] = []
         for grp in self.groups:
-            copies = grp.rows.shape[0]
-            ff, fj = grp.kernel_f, grp.kernel_j
-            if copies > 1:
-                ff, fj = ff.map(copies), fj.map(copies)
-            vmat = _slot_matrix(xg, grp)
-            dmat = ca.DM(grp.data.T)
-            g_parts.append((grp.rows.T.ravel(), ca.vec(ff(vmat, dmat))))
-            j_parts.append(ca.vec(fj(vmat, dmat)))  # copy-major, as _jac_rows/_jac_cols
+            values, jac_nz = _mapped_rows(xg, grp)  # jac_nz as _jac_rows/_jac_cols
+            g_parts.append((grp.rows.T.ravel(), ca.vec(values)))
+            j_parts.append(jac_nz)
         order = np.argsort(np.concatenate([r for r, _ in g_parts]), kind="stable")
         g = ca.vertcat(*[e for _, e in g_parts])[order.tolist()]
         sp, ccs_to_triplet = ca.Sparsity.triplet(
@@ -729,14 +724,9 @@ class NLPEvaluator:
         f = ca.MX(0.0)
         j_parts = []
         for grp in self.obj_groups:
-            copies = grp.rows.shape[0]
-            ff, fj = grp.kernel_f, grp.kernel_j
-            if copies > 1:
-                ff, fj = ff.map(copies), fj.map(copies)
-            vmat = _slot_matrix(x, grp)
-            dmat = ca.DM(grp.data.T)
-            f += ca.sum2(ca.sum1(ff(vmat, dmat)))
-            j_parts.append(ca.vec(fj(vmat, dmat)))  # copy-major, as _obj_grad_cols
+            values, grad_nz = _mapped_rows(x, grp)  # grad_nz as _obj_grad_cols
+            f += ca.sum2(ca.sum1(values))
+            j_parts.append(grad_nz)
         f = ca.densify(f * self.obj_sign)  # a constant objective is a structural zero
         cols, where = np.unique(self._obj_grad_cols, return_inverse=True)
         if not len(cols):
@@ -786,6 +776,18 @@ class NLPEvaluator:
             ["x", "p", "lam_f", "lam_g"],
             ["triu_hess_gamma_x_x"],
         )
+
+
+def _mapped_rows(x: Any, grp: _Group) -> tuple[Any, Any]:
+    """The group's rows at the symbol `x` through its mapped kernels: their values (one
+    column per copy) and their Jacobian entries, copy-major as the index maps hold them."""
+    copies = grp.rows.shape[0]
+    ff, fj = grp.kernel_f, grp.kernel_j
+    if copies > 1:
+        ff, fj = ff.map(copies), fj.map(copies)
+    vmat = _slot_matrix(x, grp)
+    dmat = ca.DM(grp.data.T)
+    return ff(vmat, dmat), ca.vec(fj(vmat, dmat))
 
 
 def _slot_matrix(x: Any, grp: _Group) -> Any:
