@@ -104,6 +104,8 @@ DESCRIPTIONS: dict[str, tuple[str, ...]] = {
 """The three type descriptions and the components each needs; a file gives exactly one."""
 
 _SCALARS = frozenset((*TECHNOLOGY_PARAMS, "scale_constraint"))
+#: params indexed by type and a second set (tasks)
+_MATRICES = frozenset(("value",))
 _ALWAYS_GIVEN = frozenset(("TYPES", "DIMS", "scale_constraint"))
 """Components :func:`_model_data` gives even when empty (left to the checks to refuse)."""
 
@@ -438,8 +440,10 @@ def _check_commands(
     sets: tuple[str, ...] = SETS,
     params: tuple[str, ...] = PARAMS,
     scalars: frozenset[str] = _SCALARS,
+    matrices: frozenset[str] = _MATRICES,
 ) -> None:
-    """Only known set/param names, each declared once and with the right keyword."""
+    """Only known set/param names, each declared once and with the right keyword, and
+    no entry given twice within a statement."""
     known = {**{n: "set" for n in sets}, **{n: "param" for n in params}}
     seen: set[str] = set()
     for command in commands:
@@ -449,6 +453,7 @@ def _check_commands(
                 where, str(kind), "unsupported statement: the format has only 'set' and 'param'"
             )
         _check_data_part(command, where)
+        _check_repeated_entries(command, where, matrices)
         declared = _declared(command)
         for decl_kind, name in declared:
             if name in scalars and (len(declared) > 1 or len(command) != 4 or command[2] != ":="):
@@ -466,6 +471,39 @@ def _check_commands(
             if name in seen:
                 raise InstanceError(where, name, "given twice")
             seen.add(name)
+
+
+def _check_repeated_entries(command: list[Any], where: str, matrices: frozenset[str]) -> None:
+    """Refuse a param entry given twice in one statement (``a 0.4 b 0.8 a 0.9``, or a
+    table's row repeated): Pyomo's reader keeps the last value without a word. Indexed
+    params are by type (one label per entry), or by type and a second set (`matrices`),
+    in flat ``t j v`` triples or as a table with the second set's labels as columns."""
+    if command[0] != "param" or ":=" not in command:
+        return
+    cut = command.index(":=")
+    head, data = command[1:cut], command[cut + 1 :]
+    if head and head[0] == ":":  # ``param : [SET :] p q := row ...``: one row per type
+        names = head[1:]
+        if ":" in names:
+            names = names[names.index(":") + 1 :]
+        width, label_width, entry = 1 + len(names), 1, ", ".join(map(str, names))
+    elif len(head) > 2 and head[1] == ":":  # ``param v : c1 c2 := t x y ...``
+        width, label_width, entry = len(head) - 1, 1, str(head[0])
+    elif len(head) == 1 and len(data) > 1:  # ``param p := t v ...`` or ``t j v ...``
+        label_width = 2 if str(head[0]) in matrices else 1
+        width, entry = label_width + 1, str(head[0])
+    else:
+        return
+    if len(data) % width:
+        return  # a malformed table: Pyomo's reader names it
+    seen: set[tuple[str, ...]] = set()
+    for start in range(0, len(data), width):
+        # as written: labels that read as one number (1 and 1.0) are the TYPES check's
+        key = tuple(str(label) for label in data[start : start + label_width])
+        if key in seen:
+            label = " ".join(map(str, key))
+            raise InstanceError(where, entry, f"entry {label!r} given twice")
+        seen.add(key)
 
 
 def _check_data_part(command: list[Any], where: str) -> None:
@@ -979,7 +1017,9 @@ def _read_screening(
     path: str | Path, text: str, commands: list[list[Any]], renormalize: bool
 ) -> ScreeningInstance:
     where = str(path)
-    _check_commands(commands, where, SCREENING_SETS, SCREENING_PARAMS, _SCREENING_SCALARS)
+    _check_commands(
+        commands, where, SCREENING_SETS, SCREENING_PARAMS, _SCREENING_SCALARS, frozenset({"theta"})
+    )
     model = pyo.AbstractModel(name=Path(path).stem)
     declare_screening_components(model)
     portal = _load_portal(

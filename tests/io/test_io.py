@@ -424,6 +424,42 @@ BAD_CASES = [
         "scale_constraint",
         "must be 0 or 1, got 2.0",
     ),
+    # an entry repeated within a statement: Pyomo's reader kept the last value silently
+    (
+        "prob-entry-twice",
+        sub(THETA, "mid 0.3 hi 0.2 ;", "mid 0.3 hi 0.2 lo 0.1 ;"),
+        "prob",
+        "entry 'lo' given twice",
+    ),
+    (
+        "theta-entry-twice",
+        sub(THETA, "mid 0.5 hi 0.9 ;", "mid 0.5 hi 0.9 mid 0.7 ;"),
+        "theta",
+        "entry 'mid' given twice",
+    ),
+    (
+        "table-row-twice",
+        sub(VALUE_SCALE, "  hi  0.2 0.9 0.25\n", "  hi  0.2 0.9 0.25\n  mid 0.3 0.6 0.5\n"),
+        "prob",
+        "entry 'mid' given twice",
+    ),
+    (
+        "value-row-twice",
+        sub(TASKS, "  hi  0.9 0.8\n", "  hi  0.9 0.8\n  lo  0.2 0.2\n"),
+        "value",
+        "entry 'lo' given twice",
+    ),
+    (
+        "value-entry-twice",
+        sub(
+            TASKS,
+            "param value : coding chat :=\n  lo  0.1 0.3\n  mid 0.5 0\n  hi  0.9 0.8\n;",
+            "param value := lo coding 0.1 lo chat 0.3 "
+            "mid coding 0.5 mid chat 0 hi coding 0.9 hi chat 0.8 lo chat 1 ;",
+        ),
+        "value",
+        "entry 'lo chat' given twice",
+    ),
 ]
 
 
@@ -730,3 +766,20 @@ def test_corruptions_raise_only_instance_error(text: str) -> None:
             read_instance(path)
         except InstanceError as err:
             assert "\n" not in str(err) and str(err).startswith(f"{path}: ")
+
+
+def test_a_screening_coordinate_given_twice_is_refused(tmp_path: Path) -> None:
+    """theta is indexed by type and dimension: a table row or a flat (type, dim) entry
+    given twice is refused, naming it."""
+    text = (INSTANCES / "screening" / "mussa_rosen_10.dat").read_text()
+    table = "param theta : quality :=\n" + "".join(f"  t{i:02d} 0.{i}\n" for i in range(1, 10))
+    assert table in text
+    row = text.replace("  t10 1.0\n", "  t10 1.0\n  t01 0.35\n", 1)
+    err = refused(write(tmp_path, row, "row.dat"))
+    assert (err.entry, err.problem) == ("theta", "entry 't01' given twice")
+    flat = " ".join(f"t{i:02d} quality {i / 10}" for i in range(1, 11))
+    start = text.index(table)
+    end = text.index(";", start) + 1
+    entry = text[:start] + f"param theta := {flat} t03 quality 0.5 ;" + text[end:]
+    err = refused(write(tmp_path, entry, "flat.dat"))
+    assert (err.entry, err.problem) == ("theta", "entry 't03 quality' given twice")
