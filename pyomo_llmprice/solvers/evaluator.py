@@ -687,9 +687,10 @@ class NLPEvaluator:
         identical problem. The constraints are a call to a Function whose Jacobian
         is the evaluator's own (mapped row Jacobians placed by the index maps):
         left to itself, CasADi colours the whole all-pairs graph, which needs about
-        one sweep per variable and took 43-54 s at N = 100 types. The Hessian of the
-        Lagrangian is CasADi's derivative of that Jacobian, whose structure follows
-        the rows' private variable copies.
+        one sweep per variable and took 43-54 s at N = 100 types. The objective's
+        gradient is the evaluator's own likewise (:meth:`_casadi_objective`). Without
+        ``hess_lag`` (:meth:`casadi_hessian`, which ``casadi_ipopt`` passes), the Hessian
+        of the Lagrangian is CasADi's derivative of those Jacobians.
         """
         x = ca.MX.sym("x", self.n)
         f = self._casadi_objective()(x)
