@@ -75,15 +75,16 @@ def solve_model(
     (:mod:`pyomo_llmprice.exact`; one warning line and the NLP where the model does not
     reduce, e.g. constraints you added); ``"auto"`` is exact where it applies.
     """
-    menu_block(model).settle_chain()  # the envelope only where it is exact
-    solver = solver or default_solver(menu_block(model))
+    menu = menu_block(model)  # one block, settled in place
+    menu.settle_chain()  # the envelope only where it is exact
+    solver = solver or default_solver(menu)
     opt = solver_or_error(solver)
-    exact = solve_block_exactly(menu_block(model), method, tolerance)
+    exact = solve_block_exactly(menu, method, tolerance)
     if exact is not None:
         return exact
     if not opt.available():  # known, but not installed here: a status, not a crash
         return read_menu(
-            menu_block(model),
+            menu,
             termination="solver_unavailable",
             solver=solver,
             tolerance=tolerance,
@@ -91,7 +92,6 @@ def solve_model(
             outcome="solver_unavailable",
         )
     opts = dict(DEFAULT_IPOPT_OPTIONS)
-    menu = menu_block(model)
     if getattr(menu, "ic_set", None) == "adjacent":  # the 1-D chain
         opts.update(CHAIN_IPOPT_OPTIONS)
         if len(menu.distinct_types) >= LONG_CHAIN_TYPES:
@@ -103,7 +103,7 @@ def solve_model(
     def solve() -> MenuResult:
         results, generation, retry = solve_menu(model, solver, opts, tee, time_limit)
         result = read_menu(
-            menu_block(model),
+            menu,
             outcome=solver_outcome(results),
             termination=results.termination_condition.name,
             solver=solver,
@@ -114,7 +114,7 @@ def solve_model(
         )
         result.generation = generation
         result.retry = retry
-        result.ic = menu_block(model).ic_set
+        result.ic = menu.ic_set
         if generation is not None:  # every round's, as the rounds are one solve here
             result.iterations = generation.iterations
             result.wall_time = generation.wall_time
