@@ -446,6 +446,12 @@ def _check_commands(
     no entry given twice within a statement."""
     known = {**{n: "set" for n in sets}, **{n: "param" for n in params}}
     seen: set[str] = set()
+    repeated_members = any(
+        c[0] == "set"
+        and ":=" in c
+        and len(set(map(str, c[c.index(":=") + 1 :]))) < len(c) - c.index(":=") - 1
+        for c in commands
+    )
     for command in commands:
         kind = command[0]
         if kind not in ("set", "param"):
@@ -453,7 +459,8 @@ def _check_commands(
                 where, str(kind), "unsupported statement: the format has only 'set' and 'param'"
             )
         _check_data_part(command, where)
-        _check_repeated_entries(command, where, matrices)
+        if not repeated_members:  # a set's own repeat is named by the set's check
+            _check_repeated_entries(command, where, matrices)
         declared = _declared(command)
         for decl_kind, name in declared:
             if name in scalars and (len(declared) > 1 or len(command) != 4 or command[2] != ":="):
@@ -484,8 +491,8 @@ def _check_repeated_entries(command: list[Any], where: str, matrices: frozenset[
     head, data = command[1:cut], command[cut + 1 :]
     if head and head[0] == ":":  # ``param : [SET :] p q := row ...``: one row per type
         names = head[1:]
-        if ":" in names:
-            names = names[names.index(":") + 1 :]
+        if ":" in names:  # the rows declare the set: a repeat is the set's to name
+            return
         width, label_width, entry = 1 + len(names), 1, ", ".join(map(str, names))
     elif len(head) > 2 and head[1] == ":":  # ``param v : c1 c2 := t x y ...``
         width, label_width, entry = len(head) - 1, 1, str(head[0])

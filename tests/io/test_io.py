@@ -449,6 +449,26 @@ BAD_CASES = [
         "value",
         "entry 'lo' given twice",
     ),
+    (  # the set's own repeat is named by the set's check, whatever repeats with it
+        "type-and-entry-twice",
+        sub(
+            sub(THETA, "set TYPES := lo mid hi ;", "set TYPES := lo mid hi lo ;"),
+            "mid 0.3 hi 0.2 ;",
+            "mid 0.3 hi 0.2 lo 0.1 ;",
+        ),
+        "TYPES",
+        "duplicate type 'lo'",
+    ),
+    (
+        "type-row-twice-in-a-declaring-table",
+        sub(
+            sub(THETA, "set TYPES := lo mid hi ;\n", ""),
+            "param prob := lo 0.5 mid 0.3 hi 0.2 ;\nparam theta := lo 0.2 mid 0.5 hi 0.9 ;",
+            "param : TYPES : prob theta := lo 0.5 0.2 mid 0.5 0.5 lo 0.0 0.9 ;",
+        ),
+        "TYPES",
+        "duplicate type 'lo'",
+    ),
     (
         "value-entry-twice",
         sub(
