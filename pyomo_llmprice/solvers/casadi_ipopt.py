@@ -54,6 +54,8 @@ class CasadiIpopt(CyIpoptDirect):
         opts["error_on_fail"] = False
         if ev.m or ev.obj_groups:  # the evaluator's own Hessian, not CasADi's derivative
             opts["hess_lag"] = ev.casadi_hessian()
+        if ev.m:  # and its own Jacobian, whose pattern nlpsol would otherwise search for
+            opts["jac_g"] = ev.casadi_jacobian()
         stop = _StopCheck(ev.n, ev.m)
         opts["iteration_callback"] = stop
         args: dict[str, Any] = {

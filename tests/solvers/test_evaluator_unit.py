@@ -681,3 +681,39 @@ def test_the_casadi_objectives_gradient_is_the_evaluators_gradient(sense) -> Non
     sym, f, _ = ev.casadi_problem()
     grad = ca.Function("grad", [sym], [ca.gradient(f, sym)])
     np.testing.assert_allclose(np.asarray(grad(x)).ravel(), np.zeros(ev.n))
+
+
+def test_the_casadi_jacobian_is_the_evaluators_jacobian() -> None:
+    """nlpsol's jac_g (constraints and their Jacobian, so that nlpsol searches no
+    pattern) equals the numpy callbacks, which the finite-difference tests above pin:
+    rows in the model's order across mapped and rare groups, a variable in no row, and
+    CasADi's own derivative of the constraint graph as a third opinion."""
+    import casadi as ca
+
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(7), initialize=0.5)
+    m.rows = pyo.Constraint(range(5), rule=lambda m, i: m.x[i] * pyo.exp(m.x[i + 1]) <= 3)
+    m.rare = pyo.Constraint(expr=pyo.log(1 + m.x[0] ** 2) + m.x[5] ** 3 >= -1)
+    m.more = pyo.Constraint(range(2), rule=lambda m, i: m.x[4 - i] ** 2 == 1)
+    m.o = pyo.Objective(expr=sum(m.x[i] for i in range(7)))
+    ev = NLPEvaluator(m)
+    x = np.random.default_rng(11).uniform(0.1, 1.0, ev.n)
+    g, jac = ev.casadi_jacobian()(x, np.zeros((0, 1)))
+    np.testing.assert_allclose(np.asarray(g).ravel(), ev.constraints(x), rtol=1e-14)
+    dense = np.zeros((ev.m, ev.n))
+    rows, cols = ev.jacobianstructure()
+    np.add.at(dense, (rows, cols), ev.jacobian(x))
+    np.testing.assert_allclose(np.asarray(jac.full()), dense, rtol=1e-13, atol=1e-14)
+    sym, _, g_expr = ev.casadi_problem()
+    own = ca.Function("j", [sym], [ca.jacobian(g_expr, sym)])(x).full()
+    np.testing.assert_allclose(own, dense, rtol=1e-13, atol=1e-14)
+    assert not dense[:, 6].any()  # x[6] appears in the objective only
+
+
+def test_the_casadi_jacobian_of_a_model_without_rows_is_empty() -> None:
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(3), initialize=0.5)
+    m.o = pyo.Objective(expr=sum(m.x[i] ** 2 for i in range(3)))
+    ev = NLPEvaluator(m)
+    g, jac = ev.casadi_jacobian()(np.ones(3), np.zeros((0, 1)))
+    assert g.shape == (0, 1) and jac.shape == (0, 3)
