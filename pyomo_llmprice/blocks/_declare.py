@@ -16,6 +16,8 @@ from typing import Any
 
 from pyomo.core.base.block import BlockData, declare_custom_block
 
+from pyomo_llmprice._gc import collector_paused
+
 __all__ = ["declare_configured_block"]
 
 
@@ -27,7 +29,8 @@ def declare_configured_block(name: str) -> Callable[[type[BlockData]], type[Bloc
 
         def build(self: BlockData, *index: Any) -> None:
             self.config = self.parent_component()._block_config()
-            original_build(self)
+            with collector_paused():
+                original_build(self)
 
         build.__doc__ = original_build.__doc__
         data_cls.build = build

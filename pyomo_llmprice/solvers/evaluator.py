@@ -37,6 +37,8 @@ from pyomo.core.expr.relational_expr import (
 )
 from pyomo.environ import Block, Constraint, Objective, Var, maximize, value
 
+from pyomo_llmprice._gc import collector_paused
+
 __all__ = ["NLPEvaluator", "TriviallyInfeasibleError", "UnsupportedModelError", "compile_model"]
 
 
@@ -376,9 +378,11 @@ class NLPEvaluator:
     #: signatures shared by fewer rows than this are compiled together
     map_threshold = 4
 
+    @collector_paused()
     def __init__(self, model: Any, feasibility: bool = False) -> None:
         """Compile `model`; with `feasibility`, a model without an active objective is
-        a feasibility problem (objective 0, ``objective_data`` None) instead of refused."""
+        a feasibility problem (objective 0, ``objective_data`` None) instead of refused.
+        The cyclic collector waits (:func:`collector_paused`): the compiled rows live on."""
         objectives = list(model.component_data_objects(Objective, active=True, descend_into=True))
         if not objectives and not feasibility:
             raise UnsupportedModelError(f"model {model.name}: no active objective")
