@@ -125,3 +125,22 @@ def test_both_routes_reach_the_same_all_pairs_optimum():
     for res in (casadi, cy):
         assert res.termination_condition == TerminationCondition.convergenceCriteriaSatisfied
     assert casadi.incumbent_objective == pytest.approx(cy.incumbent_objective, rel=1e-9)
+
+
+def test_casadis_blas_runs_on_one_thread_during_a_solve_and_as_before_after() -> None:
+    """MUMPS's fronts here are tiny; BLAS threads would only spin. The setting is the
+    solve's own: the thread count a user set is back afterwards, even after an error."""
+    from pyomo_llmprice.solvers.casadi_ipopt import _casadi_openblas, _one_blas_thread
+
+    lib = _casadi_openblas()
+    if lib is None:
+        pytest.skip("this CasADi wheel ships no separate OpenBLAS")
+    before = lib.openblas_get_num_threads()
+    lib.openblas_set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError), _one_blas_thread():
+            assert lib.openblas_get_num_threads() == 1
+            raise RuntimeError("inside the solve")
+        assert lib.openblas_get_num_threads() == 2
+    finally:
+        lib.openblas_set_num_threads(before)
