@@ -24,6 +24,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "pyomo_llmprice"
 LAYERS: tuple[tuple[str, int], ...] = (
     # the domain: types, technology, instances, closed forms, the all-pairs check
     ("pyomo_llmprice._compat", 0),
+    ("pyomo_llmprice._gc", 0),
     ("pyomo_llmprice.errors", 0),
     ("pyomo_llmprice.technology", 0),
     ("pyomo_llmprice.types", 0),
