@@ -27,6 +27,7 @@ from pyomo_llmprice.solvers.options import (
     LONG_CHAIN_IPOPT_OPTIONS,
     LONG_CHAIN_SOLVER,
     LONG_CHAIN_TYPES,
+    LONG_ENVELOPE_IPOPT_OPTIONS,
 )
 from pyomo_llmprice.theory import excluded_types
 
@@ -92,10 +93,13 @@ def solve_model(
             outcome="solver_unavailable",
         )
     opts = dict(DEFAULT_IPOPT_OPTIONS)
-    if getattr(menu, "ic_set", None) == "adjacent":  # the 1-D chain
+    chain = getattr(menu, "ic_set", None)
+    if chain == "adjacent":  # the 1-D chain
         opts.update(CHAIN_IPOPT_OPTIONS)
-        if len(menu.distinct_types) >= LONG_CHAIN_TYPES:
+        if _long_chain(menu):
             opts.update(LONG_CHAIN_IPOPT_OPTIONS)
+    elif chain == "envelope" and _long_chain(menu):
+        opts.update(LONG_ENVELOPE_IPOPT_OPTIONS)
     opts.update(options or {})
 
     spent: list[tuple[int | None, float | None]] = []  # every solve's, re-solves included
@@ -141,12 +145,15 @@ def default_solver(block: ScreeningMenuData) -> str:
     """The solver of a model whose caller named none: DEFAULT_SOLVER, except
     LONG_CHAIN_SOLVER on envelope chains of LONG_CHAIN_TYPES or more distinct types
     (where it is installed)."""
-    long_chain = getattr(block, "ic_set", None) == "envelope" and (
-        len(block.distinct_types) >= LONG_CHAIN_TYPES
-    )
-    if long_chain and solver_or_error(LONG_CHAIN_SOLVER).available():
+    long_envelope = getattr(block, "ic_set", None) == "envelope" and _long_chain(block)
+    if long_envelope and solver_or_error(LONG_CHAIN_SOLVER).available():
         return LONG_CHAIN_SOLVER
     return DEFAULT_SOLVER
+
+
+def _long_chain(block: ScreeningMenuData) -> bool:
+    """A chain long enough for the long-chain solver and options (LONG_CHAIN_TYPES)."""
+    return len(block.distinct_types) >= LONG_CHAIN_TYPES
 
 
 #: served bundles worth less than this fraction of the value scale may be solver dust
