@@ -320,6 +320,7 @@ class ScreeningMenuData(BlockData):
                 ),
             )
         if envelope:
+            self._start_bundles_on_envelope()
             self._start_on_envelope(chain)
         self.expected_profit = pyo.Expression(
             expr=sum(self.prob[k] * (self.payment[k] - self.cost[k]) for k in labels)
@@ -403,6 +404,10 @@ class ScreeningMenuData(BlockData):
         if monotone is not None:
             monotone.deactivate()
         self.ic_set = "adjacent"
+
+    def _start_bundles_on_envelope(self) -> None:
+        """Where a setting knows better, start the envelope chain's bundles there (the
+        declared start otherwise): see TokenPackagesData."""
 
     def _start_on_envelope(self, chain: list[Any]) -> None:
         """Start the payments where the envelope rows hold for the starting bundles: an

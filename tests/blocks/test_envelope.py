@@ -356,3 +356,39 @@ def test_envelope_payments_are_the_rows_solved_one_at_a_time() -> None:
             menu.payment[k].set_value(float(paid))
         for con in (*menu.incentive.values(), *menu.participation.values()):
             assert abs(pyo.value(con.body)) <= 1e-12 * max(1.0, abs(pyo.value(con.upper)))
+
+
+def test_the_envelope_chain_starts_each_type_at_its_first_best_bundle() -> None:
+    """Cobb-Douglas: each type's starting tokens maximize its own surplus at cost,
+    theta * precision(tokens) - cost(tokens), checked here by perturbing each token
+    total (never by the closed form the block uses); a user's precision function keeps
+    the declared start."""
+    from tests.user_precision import ShiftedCobbDouglas
+
+    model = build_model(lognormal(12, seed=9), "packages")
+    menu = model.menu
+    tech = menu.technology
+    cd = tech.precision
+    arrays = {k: np.asarray(v, float) for k, v in menu.menu_arrays().items()}
+    x = cd.input_tokens(arrays["input_factor"][:, 0])
+    y = cd.output_tokens(arrays["output_factor"][:, 0])
+    z = arrays["finetune"]
+    theta = np.asarray(menu.theta, float)
+
+    def surplus(x, y, z):
+        return theta * cd.precision_of_tokens(x, y, z) - tech.cost(x, y, z)
+
+    best = surplus(x, y, z)
+    assert (x > 0).all() and (best > 0).all()
+    for step in (1e-3, -1e-3):
+        assert (surplus(x * (1 + step), y, z) < best).all()
+        assert (surplus(x, y * (1 + step), z) < best).all()
+        if (z > 0).any():
+            assert (surplus(x, y, z * (1 + step))[z > 0] < best[z > 0]).all()
+    assert (surplus(x, y, z + 1e-3)[z == 0] < best[z == 0]).all()  # no fine-tuning: corner
+    assert (np.diff(arrays["precision"][np.argsort(theta), 0]) > 0).all()
+    # a user's precision function: the declared start, one bundle for all
+    user_tech = Technology(precision=ShiftedCobbDouglas())
+    user = Instance("user", None, theta_types([0.5, 1.0, 2.0], [0.3, 0.3, 0.4]), user_tech)
+    start = build_model(user, "packages").menu
+    assert {v.value for v in start.input_factor.values()} == {0.5}
