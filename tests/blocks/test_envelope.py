@@ -392,3 +392,30 @@ def test_the_envelope_chain_starts_each_type_at_its_first_best_bundle() -> None:
     user = Instance("user", None, theta_types([0.5, 1.0, 2.0], [0.3, 0.3, 0.4]), user_tech)
     start = build_model(user, "packages").menu
     assert {v.value for v in start.input_factor.values()} == {0.5}
+
+
+@pytest.mark.parametrize("size", ["short", "long"])
+def test_long_envelope_chains_take_their_ipopt_options(monkeypatch, size: str) -> None:
+    """LONG_ENVELOPE_IPOPT_OPTIONS go under the user's options on envelope chains of
+    LONG_CHAIN_TYPES or more distinct types only; a user's value wins."""
+    import pyomo_llmprice.pipeline as pipeline
+    from pyomo_llmprice.solvers.options import LONG_CHAIN_TYPES, LONG_ENVELOPE_IPOPT_OPTIONS
+
+    seen: list[dict] = []
+
+    class Captured(Exception):
+        pass
+
+    def capture(model, solver, opts, *args):
+        seen.append(dict(opts))
+        raise Captured
+
+    monkeypatch.setattr(pipeline, "solve_menu", capture)
+    n = LONG_CHAIN_TYPES if size == "long" else LONG_CHAIN_TYPES - 1
+    for options in (None, {"min_refinement_steps": 3}):
+        with pytest.raises(Captured):
+            solve_model(build_model(lognormal(n, seed=3), "packages"), options=options)
+    (default, user) = seen
+    for key, val in LONG_ENVELOPE_IPOPT_OPTIONS.items():
+        assert (default.get(key) == val) is (size == "long")
+    assert user["min_refinement_steps"] == 3
