@@ -1,9 +1,9 @@
 """``casadi_ipopt``: CasADi's graph of the compiled model and its closed-form optima.
 
-The CasADi route gets the evaluator's own constraint Jacobian (a custom Jacobian
-over the mapped row kernels) and differentiates that for the Hessian; both must
-equal the evaluator's callbacks, which test_evaluator_unit.py checks against finite
-differences.
+The CasADi route gets the evaluator's own constraint Jacobian (nlpsol's ``jac_g``, and
+a custom Jacobian over the mapped row kernels), objective gradient and Hessian
+(``hess_lag``); all must equal the evaluator's callbacks, which test_evaluator_unit.py
+checks against finite differences.
 """
 
 from __future__ import annotations
